@@ -1,0 +1,60 @@
+#pragma once
+// A blocking facade over Client for tools and simple programs: it runs the
+// client on a private I/O thread and queues received messages for next().
+// All member functions are thread-safe.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <daemoneye/eventbus/client.hpp>
+
+namespace daemoneye::eventbus {
+
+class SyncClient {
+ public:
+  static Result<std::unique_ptr<SyncClient>> connect(ClientOptions options);
+  ~SyncClient();  // closes
+  SyncClient(const SyncClient&) = delete;
+  SyncClient& operator=(const SyncClient&) = delete;
+
+  Result<void> publish(std::string_view topic, std::string_view payload, const PublishOptions& options = {});
+  Result<std::uint32_t> publish_confirmed(std::string_view topic, std::string_view payload,
+                                          const PublishOptions& options = {},
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  Result<void> publish_direct(const ClientTarget& to, std::string_view topic, std::string_view payload,
+                              const PublishOptions& options = {});
+  Result<std::uint32_t> publish_direct_confirmed(const ClientTarget& to, std::string_view topic,
+                                                 std::string_view payload, const PublishOptions& options = {},
+                                                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
+
+  // Received messages of every subscription made here are queued for next().
+  Result<std::uint64_t> subscribe(std::string_view pattern, const SubscribeOptions& options = {});
+  Result<void> unsubscribe(std::uint64_t subscription_id);
+  // The next message; errc::timeout when none arrived in time.
+  Result<Message> next(std::chrono::milliseconds timeout);
+
+  Result<Message> request(std::string_view topic, std::string_view payload, std::chrono::milliseconds timeout,
+                          const PublishOptions& options = {});
+  Result<void> reply(const Message& request, std::string_view payload, const PublishOptions& options = {});
+  Result<void> ack(const Message& message);
+  Result<void> nack(const Message& message);
+
+  // The first asynchronous error the broker reported since the last call (or none).
+  std::error_code take_async_error(std::string* message = nullptr);
+  std::uint64_t dropped_total() const;
+  bool connected() const;
+  SessionInfo session() const;
+  // Flushes and closes; further calls fail with errc::closed.
+  void close();
+
+  class Impl;
+
+ private:
+  explicit SyncClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace daemoneye::eventbus

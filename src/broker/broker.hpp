@@ -1,0 +1,69 @@
+#pragma once
+// The event bus broker: accepts client connections on one or more endpoints
+// and routes messages between them (pub/sub, broadcast, direct, queue groups
+// with at-least-once delivery, request/reply) with bounded per-subscription
+// queues, heartbeats, limits and metrics.
+//
+// Threading: the broker runs entirely on the io_context it is given, on one
+// thread. All routing state is touched only from that thread, so the routing
+// path takes no locks. Public member functions must be called from that
+// thread too (post to it from elsewhere).
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+
+namespace daemoneye::broker {
+
+struct BrokerOptions {
+  std::vector<std::string> endpoints;            // at least one: see resolve_endpoint()
+  std::uint32_t socket_mode = 0600;
+  std::uint32_t max_frame_bytes = 1u << 20;      // 1 MiB
+  std::uint32_t max_connections = 1024;
+  std::uint32_t max_subscriptions = 1024;        // per connection
+  std::uint32_t default_max_pending_msgs = 8192; // per subscription
+  std::uint64_t default_max_pending_bytes = 16u << 20;
+  std::uint32_t max_group_backlog_msgs = 100000; // messages a queue group holds for later
+  std::uint64_t max_group_backlog_bytes = 64u << 20;
+  std::chrono::milliseconds default_ack_wait{30000};
+  std::uint32_t default_max_deliveries = 5;
+  std::chrono::milliseconds heartbeat_interval{5000};
+  std::chrono::milliseconds heartbeat_timeout{15000};
+  std::chrono::milliseconds handshake_timeout{5000};
+  std::chrono::milliseconds drain_timeout{2000};  // flushing clients at shutdown
+};
+
+class Broker {
+ public:
+  Broker(asio::io_context& io, BrokerOptions options);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // Binds every endpoint and starts accepting. Throws std::system_error with
+  // a one-line message on failure (errc::broker_running if a live broker
+  // already owns an endpoint).
+  void start();
+
+  // Stops accepting (removing socket files), says Goodbye to every client,
+  // flushes what can be flushed within drain_timeout, then closes everything.
+  asio::awaitable<void> shutdown();
+
+  // The broker's metrics as a JSON document (what control.bus.stats returns).
+  std::string stats_json() const;
+
+  // Endpoints actually bound (a tcp port 0 shows the chosen port).
+  std::vector<std::string> endpoints() const;
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace daemoneye::broker

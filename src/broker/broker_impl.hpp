@@ -1,0 +1,254 @@
+#pragma once
+// Private state of the broker. Everything here lives on the broker's single
+// thread (see broker.hpp), so nothing is locked.
+//
+// Ownership: connections are owned by `Impl::conns_` and, while their reader
+// and writer coroutines run, by those coroutines' shared_ptrs. Subscriptions
+// are owned by their connection; queue groups by `Impl::groups_`. Raw
+// pointers between them are cleared when the pointee goes away (see
+// Impl::drop_subscription and Impl::close_connection).
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "broker/broker.hpp"
+#include "codec.hpp"
+#include "histogram.hpp"
+#include "topic_trie.hpp"
+#include "transport/transport.hpp"
+
+namespace google::protobuf {
+class MessageLite;
+}
+
+namespace daemoneye::broker {
+
+namespace eb = daemoneye::eventbus;
+using Clock = std::chrono::steady_clock;
+using FramePtr = std::shared_ptr<const std::string>;
+
+struct Connection;
+struct QueueGroup;
+
+enum class Overflow : std::uint8_t { block = 1, drop_oldest = 2, drop_newest = 3, error = 4 };
+enum class Strategy : std::uint8_t { round_robin = 1, least_loaded = 2, random = 3 };
+
+struct Subscription;
+
+// One entry of a connection's outbound queue. A data item counts against the
+// bound of `sub` until written; a notice item is encoded when the writer takes
+// it, so one notice reports every drop up to that moment.
+struct OutItem {
+  enum class Kind : std::uint8_t { frame, notice };
+  FramePtr frame;
+  Subscription* sub = nullptr;
+  Clock::time_point enqueued{};
+  std::uint32_t bytes = 0;
+  Kind kind = Kind::frame;
+  bool dropped = false;  // tombstone left by drop-oldest
+  bool writing = false;  // handed to the stream; can no longer be dropped
+};
+
+struct Subscription {
+  std::uint64_t id = 0;
+  Connection* conn = nullptr;
+  std::string pattern;
+  QueueGroup* group = nullptr;
+  std::uint32_t max_msgs = 0;
+  std::uint64_t max_bytes = 0;
+  Overflow overflow = Overflow::drop_oldest;
+
+  std::uint32_t pending_msgs = 0;  // queued, not yet written
+  std::uint64_t pending_bytes = 0;
+  std::deque<OutItem*> queued;     // this subscription's data items in the connection queue
+  std::uint32_t unacked = 0;       // manual-ack group member: deliveries awaiting ack
+  std::uint64_t delivered = 0;
+  std::uint64_t dropped_total = 0;
+  std::uint64_t dropped_unreported = 0;
+  bool notice_queued = false;
+  std::vector<std::weak_ptr<Connection>> blocked_publishers;
+
+  bool full() const noexcept { return pending_msgs >= max_msgs || pending_bytes >= max_bytes; }
+};
+
+// A message held by a queue group until a member takes (and, in manual mode, acks) it.
+struct HeldMessage {
+  FramePtr core;               // Deliver fields 1-2: envelope (+sender) and payload
+  std::uint32_t env_offset = 0, env_size = 0, payload_offset = 0, payload_size = 0;
+  std::uint32_t deliveries = 0;
+  std::uint64_t last_conn = 0;  // connection of the last delivery, avoided on redelivery
+};
+
+struct InFlight {
+  HeldMessage msg;
+  Subscription* member = nullptr;
+  Clock::time_point deadline{};
+};
+
+struct QueueGroup {
+  std::string key;  // name + '\n' + pattern
+  std::string name;
+  std::string pattern;
+  Strategy strategy = Strategy::round_robin;
+  bool manual_ack = false;
+  std::chrono::milliseconds ack_wait{};
+  std::uint32_t max_deliveries = 0;
+  Overflow overflow = Overflow::block;
+
+  std::vector<Subscription*> members;
+  std::size_t next = 0;  // round-robin cursor
+  std::deque<HeldMessage> backlog;
+  std::uint64_t backlog_bytes = 0;
+  std::unordered_map<std::uint64_t, InFlight> inflight;  // by delivery tag
+  std::deque<std::pair<Clock::time_point, std::uint64_t>> deadlines;  // (deadline, tag), in order
+  std::vector<std::weak_ptr<Connection>> blocked_publishers;
+
+  std::uint64_t delivered = 0, acked = 0, redelivered = 0, dead_lettered = 0, dropped = 0;
+};
+
+struct Connection : std::enable_shared_from_this<Connection> {
+  Connection(asio::any_io_executor ex, std::unique_ptr<eb::transport::Stream> s)
+      : stream(std::move(s)), writer_wake(ex), reader_wake(ex) {}
+
+  std::uint64_t id = 0;
+  std::string name;
+  std::string client_version;
+  std::unique_ptr<eb::transport::Stream> stream;
+  eb::transport::PeerCredentials peer;
+  Clock::time_point accepted_at{};
+  Clock::time_point last_rx{};
+  Clock::time_point closing_since{};
+  bool handshaken = false;
+  bool closing = false;        // reader stopped; writer flushes then closes
+  bool dead = false;
+  bool ping_outstanding = false;
+  bool goodbye_received = false;
+  bool writer_waiting = false;
+  bool dirty = false;           // writer wake already requested
+  std::string close_reason;
+
+  std::deque<OutItem> out;
+  std::uint64_t out_bytes = 0;
+  asio::steady_timer writer_wake;
+  asio::steady_timer reader_wake;
+  int blocked_on = 0;           // subscriptions/groups this publisher waits for
+  std::uint64_t seen_epoch = 0; // routing de-duplication
+  Subscription direct_sub;      // bound for direct messages and replies
+  std::unordered_map<std::uint64_t, std::unique_ptr<Subscription>> subs;
+
+  std::uint64_t msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0, errors_sent = 0;
+  std::uint64_t violations = 0;
+};
+
+struct TopicCounters {
+  std::uint64_t msgs = 0, bytes = 0, deliveries = 0;
+};
+
+struct Counters {
+  std::uint64_t connections_total = 0, connections_refused = 0;
+  std::uint64_t msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0;
+  std::uint64_t deliveries = 0, dropped = 0, redelivered = 0, dead_lettered = 0;
+  std::uint64_t no_responders = 0, malformed = 0, limit_hits = 0, errors_sent = 0;
+  std::uint64_t heartbeat_timeouts = 0;
+};
+
+class Broker::Impl {
+ public:
+  Impl(asio::io_context& io, BrokerOptions options);
+
+  void start();
+  asio::awaitable<void> shutdown();
+  std::string stats_json() const;
+  std::vector<std::string> endpoints() const;
+
+  // ---- connection lifecycle (broker.cpp)
+  asio::awaitable<void> accept_loop(eb::transport::Listener* listener);
+  asio::awaitable<void> reader(std::shared_ptr<Connection> c);
+  asio::awaitable<void> writer(std::shared_ptr<Connection> c);
+  asio::awaitable<void> refuse(std::unique_ptr<eb::transport::Stream> s, std::string frame);
+  asio::awaitable<void> housekeeping();
+  void close_connection(Connection& c, std::string reason);
+  void fail(Connection& c, eb::errc code, std::string message, int op = 0, std::uint64_t ref = 0);
+  void send_error(Connection& c, eb::errc code, std::string message, int op, std::uint64_t ref);
+  void send_control(Connection& c, eb::detail::FrameKind kind, const google::protobuf::MessageLite& msg);
+  void mark_dirty(Connection& c);
+  void drop_subscription(Connection& c, Subscription& sub);
+
+  // ---- frames (routing.cpp)
+  void handle_frame(Connection& c, std::string_view frame);
+  void on_hello(Connection& c, std::string_view body);
+  void on_publish(Connection& c, std::string_view body);
+  void on_subscribe(Connection& c, std::string_view body);
+  void on_unsubscribe(Connection& c, std::string_view body);
+  void on_ack(Connection& c, std::string_view body, bool nack);
+
+  // Routes one message; returns how many recipients took custody of it.
+  // `stamp_sender` appends the publisher's id (0 for the broker) to the envelope.
+  std::uint32_t route(Connection* from, std::uint64_t ref, std::string_view topic, std::string_view envelope,
+                      std::string_view payload, bool stamp_sender = true);
+  void reply_from_broker(Connection& to, std::string_view topic, std::string payload);
+  Connection* find_client(std::uint64_t id);
+  void publish_internal(std::string_view topic, std::string payload, const std::map<std::string, std::string>& headers = {});
+  bool deliver_direct(Connection* from, std::uint64_t ref, Connection& to, std::string_view envelope,
+                      std::string_view payload);
+  void violation(Connection& c, eb::errc code, std::string message, int op, std::uint64_t ref);
+  bool enqueue_bounded(Connection& to, Subscription& sub, FramePtr frame, Connection* from, std::uint64_t ref);
+  void push_item(Connection& to, FramePtr frame, Subscription* sub);
+  void note_drop(Subscription& sub, std::uint64_t n);
+  void block_publisher(std::vector<std::weak_ptr<Connection>>& waiters, Connection* from);
+  void release_publishers(std::vector<std::weak_ptr<Connection>>& waiters);
+  void item_written(Connection& c, OutItem& item, Clock::time_point done);
+
+  // ---- queue groups (groups.cpp)
+  QueueGroup* join_group(Connection& c, Subscription& sub, const std::string& name, int strategy, bool manual,
+                         std::chrono::milliseconds ack_wait, std::uint32_t max_deliveries, eb::errc& err);
+  void leave_group(Subscription& sub);
+  bool offer(QueueGroup& g, HeldMessage msg, Connection* from, std::uint64_t ref);
+  void pump(QueueGroup& g);
+  Subscription* pick_member(QueueGroup& g, std::uint64_t avoid_conn);
+  void deliver_to_member(QueueGroup& g, Subscription& m, HeldMessage msg);
+  void requeue(QueueGroup& g, HeldMessage msg, const char* why);
+  void dead_letter(QueueGroup& g, const HeldMessage& msg, const char* why);
+  void sweep_ack_timeouts(Clock::time_point now);
+  void maybe_erase_group(QueueGroup& g);
+
+  // ---- metrics (stats.cpp)
+  void count_topic(std::string_view topic, std::size_t bytes, std::uint32_t deliveries);
+  void answer_stats(Connection& c, std::string_view reply_to);
+
+  asio::io_context& io_;
+  BrokerOptions opt_;
+  std::vector<std::unique_ptr<eb::transport::Listener>> listeners_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Connection>> conns_;  // all, including pre-handshake
+  std::unordered_map<std::string, Connection*, eb::detail::StringHash, std::equal_to<>> names_;
+  eb::detail::TopicTrie<Subscription*> subs_trie_;
+  eb::detail::TopicTrie<QueueGroup*> groups_trie_;
+  std::unordered_map<std::string, std::unique_ptr<QueueGroup>, eb::detail::StringHash, std::equal_to<>> groups_;
+  std::unordered_map<std::uint64_t, QueueGroup*> tag_owner_;
+  std::uint64_t next_conn_id_ = 1;
+  std::uint64_t next_tag_ = 1;
+  std::uint64_t epoch_ = 0;
+  std::uint64_t internal_seq_ = 0;
+  std::string scratch_;           // reused encode buffer on the routing path
+  std::string sender_suffix_;
+  std::minstd_rand rng_{std::random_device{}()};
+  Clock::time_point now_{};       // cached per read burst
+  Clock::time_point started_at_{};
+  bool stopping_ = false;
+  Counters counters_;
+  eb::detail::Histogram latency_us_;  // enqueue -> written, per delivery
+  std::unordered_map<std::string, TopicCounters, eb::detail::StringHash, std::equal_to<>> topic_counters_;
+  asio::steady_timer housekeeping_timer_;
+};
+
+}  // namespace daemoneye::broker

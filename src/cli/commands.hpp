@@ -1,0 +1,66 @@
+#pragma once
+// The subcommands of daemoneye-cli, each over the blocking SyncClient.
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <daemoneye/eventbus/message.hpp>
+#include <daemoneye/eventbus/options.hpp>
+
+namespace daemoneye::cli {
+
+struct Common {
+  std::string socket;
+  std::string name;
+};
+
+struct PubArgs {
+  std::string topic;
+  std::string payload;
+  std::uint64_t count = 1;
+  bool from_stdin = false;
+  std::string to;  // client id (digits) or name: a direct message
+  std::string correlation_id;
+  std::vector<std::string> headers;  // KEY=VALUE
+  bool confirm = false;
+};
+
+struct SubArgs {
+  std::string pattern;
+  eventbus::SubscribeOptions options;
+  bool manual_ack = false;
+  std::uint64_t count = 0;     // 0: unlimited
+  double timeout_s = 0;        // 0: none
+  bool verbose = false;
+  bool json = false;
+  std::uint32_t delay_ms = 0;  // simulate a slow consumer
+};
+
+struct RequestArgs {
+  std::string topic;
+  std::string payload;
+  std::uint32_t timeout_ms = 5000;
+  bool json = false;
+};
+
+struct ReplyArgs {
+  std::string pattern;
+  std::string queue;
+  std::string payload;
+  bool has_payload = false;
+  std::uint64_t count = 0;
+  double timeout_s = 0;
+};
+
+int cmd_pub(const Common& c, const PubArgs& a);
+int cmd_sub(const Common& c, const SubArgs& a);
+int cmd_request(const Common& c, const RequestArgs& a);
+int cmd_reply(const Common& c, const ReplyArgs& a);
+int cmd_stats(const Common& c, bool json);
+
+// One JSON object (no newline) describing a received message.
+std::string message_json(const eventbus::Message& m);
+
+}  // namespace daemoneye::cli

@@ -1,0 +1,223 @@
+#include <daemoneye/eventbus/sync_client.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <asio/co_spawn.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/use_future.hpp>
+
+namespace daemoneye::eventbus {
+
+namespace {
+// A publisher that outruns the socket is paused once this much is queued.
+constexpr std::size_t kPublishHighWater = 4u << 20;
+// Received messages not yet taken by next(); past it the client stops
+// reading, so a slow consumer is felt by the broker, not by our memory.
+constexpr std::size_t kQueueHighWater = 1024;
+constexpr std::size_t kQueueLowWater = 256;
+}  // namespace
+
+class SyncClient::Impl {
+ public:
+  Impl() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  ~Impl() {
+    work_.reset();
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Runs `fn` (returning an awaitable) on the I/O thread and waits for it.
+  template <class F>
+  auto call(F fn) -> typename decltype(fn())::value_type {
+    return asio::co_spawn(io_, std::move(fn), asio::use_future).get();
+  }
+
+  // On the I/O thread.
+  void push(const Message& m) {
+    bool pause = false;
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(m);
+      if (queue_.size() >= kQueueHighWater && !paused_) pause = paused_ = true;
+    }
+    if (pause) client_->pause_reading(true);
+    cv_.notify_one();
+  }
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::shared_ptr<Client> client_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Message> queue_;
+  std::error_code async_error_;
+  std::string async_message_;
+  bool closed_ = false;
+  bool paused_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+SyncClient::SyncClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SyncClient::~SyncClient() { close(); }
+
+Result<std::unique_ptr<SyncClient>> SyncClient::connect(ClientOptions options) {
+  auto impl = std::make_unique<Impl>();
+  Impl* raw = impl.get();
+  auto r = raw->call([raw, options]() -> asio::awaitable<Result<std::shared_ptr<Client>>> {
+    auto c = co_await Client::connect(raw->io_.get_executor(), options);
+    if (c) {
+      (*c)->on_error([raw](std::error_code ec, const std::string& msg) {
+        std::lock_guard lock(raw->mu_);
+        if (!raw->async_error_) {
+          raw->async_error_ = ec;
+          raw->async_message_ = msg;
+        }
+      });
+    }
+    co_return c;
+  });
+  if (!r) return r.error();
+  impl->client_ = std::move(*r);
+  return std::unique_ptr<SyncClient>(new SyncClient(std::move(impl)));
+}
+
+Result<void> SyncClient::publish(std::string_view topic, std::string_view payload, const PublishOptions& options) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, topic, payload, &options]() -> asio::awaitable<Result<void>> {
+    auto r = d->client_->publish(topic, payload, options);
+    if (r && d->client_->buffered_bytes() > kPublishHighWater) co_return co_await d->client_->flush();
+    co_return r;
+  });
+}
+
+Result<std::uint32_t> SyncClient::publish_confirmed(std::string_view topic, std::string_view payload,
+                                                    const PublishOptions& options, std::chrono::milliseconds timeout) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, t = std::string(topic), p = std::string(payload), options, timeout] {
+    return d->client_->publish_confirmed(t, p, options, timeout);
+  });
+}
+
+Result<void> SyncClient::publish_direct(const ClientTarget& to, std::string_view topic, std::string_view payload,
+                                        const PublishOptions& options) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, &to, topic, payload, &options]() -> asio::awaitable<Result<void>> {
+    co_return d->client_->publish_direct(to, topic, payload, options);
+  });
+}
+
+Result<std::uint32_t> SyncClient::publish_direct_confirmed(const ClientTarget& to, std::string_view topic,
+                                                           std::string_view payload, const PublishOptions& options,
+                                                           std::chrono::milliseconds timeout) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, to, t = std::string(topic), p = std::string(payload), options, timeout] {
+    return d->client_->publish_direct_confirmed(to, t, p, options, timeout);
+  });
+}
+
+Result<std::uint64_t> SyncClient::subscribe(std::string_view pattern, const SubscribeOptions& options) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, p = std::string(pattern), options] {
+    return d->client_->subscribe(p, options, [d](const Message& m) { d->push(m); });
+  });
+}
+
+Result<void> SyncClient::unsubscribe(std::uint64_t subscription_id) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, subscription_id] { return d->client_->unsubscribe(subscription_id); });
+}
+
+Result<Message> SyncClient::next(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->mu_);
+  if (!impl_->cv_.wait_for(lock, timeout, [&] { return !impl_->queue_.empty() || impl_->closed_; })) {
+    return errc::timeout;
+  }
+  if (impl_->queue_.empty()) return errc::closed;
+  Message m = std::move(impl_->queue_.front());
+  impl_->queue_.pop_front();
+  if (impl_->paused_ && impl_->queue_.size() <= kQueueLowWater) {
+    impl_->paused_ = false;
+    Impl* d = impl_.get();
+    asio::post(d->io_, [d] { d->client_->pause_reading(false); });
+  }
+  return m;
+}
+
+Result<Message> SyncClient::request(std::string_view topic, std::string_view payload,
+                                    std::chrono::milliseconds timeout, const PublishOptions& options) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, t = std::string(topic), p = std::string(payload), timeout, options] {
+    return d->client_->request(t, p, timeout, options);
+  });
+}
+
+Result<void> SyncClient::reply(const Message& request, std::string_view payload, const PublishOptions& options) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, &request, payload, &options]() -> asio::awaitable<Result<void>> {
+    co_return d->client_->reply(request, payload, options);
+  });
+}
+
+Result<void> SyncClient::ack(const Message& message) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, &message]() -> asio::awaitable<Result<void>> { co_return d->client_->ack(message); });
+}
+
+Result<void> SyncClient::nack(const Message& message) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, &message]() -> asio::awaitable<Result<void>> { co_return d->client_->nack(message); });
+}
+
+std::error_code SyncClient::take_async_error(std::string* message) {
+  std::lock_guard lock(impl_->mu_);
+  const std::error_code ec = impl_->async_error_;
+  if (message) *message = impl_->async_message_;
+  impl_->async_error_.clear();
+  impl_->async_message_.clear();
+  return ec;
+}
+
+std::uint64_t SyncClient::dropped_total() const {
+  Impl* d = impl_.get();
+  return d->call([d]() -> asio::awaitable<std::uint64_t> { co_return d->client_->dropped_total(); });
+}
+
+bool SyncClient::connected() const {
+  Impl* d = impl_.get();
+  return d->call([d]() -> asio::awaitable<bool> { co_return d->client_->connected(); });
+}
+
+SessionInfo SyncClient::session() const {
+  Impl* d = impl_.get();
+  return d->call([d]() -> asio::awaitable<SessionInfo> { co_return d->client_->session(); });
+}
+
+void SyncClient::close() {
+  if (!impl_ || impl_->closed_) return;
+  Impl* d = impl_.get();
+  d->call([d]() -> asio::awaitable<void> { co_await d->client_->close(); });
+  {
+    std::lock_guard lock(d->mu_);
+    d->closed_ = true;
+  }
+  d->cv_.notify_all();
+}
+
+}  // namespace daemoneye::eventbus

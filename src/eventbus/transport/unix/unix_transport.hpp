@@ -1,0 +1,16 @@
+#pragma once
+// Unix domain socket transport (Linux, macOS, FreeBSD).
+
+#include "transport/transport.hpp"
+
+namespace daemoneye::eventbus::transport::unix_socket {
+
+// Creates the socket's directory (dir_mode) when missing, refuses to start
+// when a live broker answers on the path, replaces a stale socket file only
+// after a connect to it failed, never follows or removes a symlink or a
+// non-socket file, and gives the socket `socket_mode`.
+std::unique_ptr<Listener> listen(asio::any_io_executor ex, const Endpoint& endpoint, const ListenOptions& options);
+
+asio::awaitable<Result<std::unique_ptr<Stream>>> connect(asio::any_io_executor ex, Endpoint endpoint);
+
+}  // namespace daemoneye::eventbus::transport::unix_socket
