@@ -351,6 +351,7 @@ asio::awaitable<void> Broker::Impl::housekeeping() {
       }
     }
     sweep_ack_timeouts(now_);
+    expire_empty_groups(now_);
   }
 }
 

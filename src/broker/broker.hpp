@@ -31,6 +31,10 @@ struct BrokerOptions {
   std::uint32_t max_group_backlog_msgs = 100000; // messages a queue group holds for later
   std::uint64_t max_group_backlog_bytes = 64u << 20;
   std::chrono::milliseconds default_ack_wait{30000};
+  // A manual-ack queue group outlives its members (holding and collecting
+  // messages for the next one); once it has no members and holds nothing it
+  // is forgotten after this long.
+  std::chrono::milliseconds empty_group_ttl{600000};
   std::uint32_t default_max_deliveries = 5;
   std::chrono::milliseconds heartbeat_interval{5000};
   std::chrono::milliseconds heartbeat_timeout{15000};

@@ -112,6 +112,7 @@ struct QueueGroup {
   std::unordered_map<std::uint64_t, InFlight> inflight;  // by delivery tag
   std::deque<std::pair<Clock::time_point, std::uint64_t>> deadlines;  // (deadline, tag), in order
   std::vector<std::weak_ptr<Connection>> blocked_publishers;
+  Clock::time_point empty_since{};  // when the last member left
 
   std::uint64_t delivered = 0, acked = 0, redelivered = 0, dead_lettered = 0, dropped = 0;
 };
@@ -221,6 +222,8 @@ class Broker::Impl {
   void dead_letter(QueueGroup& g, const HeldMessage& msg, const char* why);
   void sweep_ack_timeouts(Clock::time_point now);
   void maybe_erase_group(QueueGroup& g);
+  void expire_empty_groups(Clock::time_point now);
+  void erase_group(QueueGroup& g);
 
   // ---- metrics (stats.cpp)
   void count_topic(std::string_view topic, std::size_t bytes, std::uint32_t deliveries);

@@ -278,13 +278,33 @@ void Broker::Impl::sweep_ack_timeouts(Clock::time_point now) {
 
 void Broker::Impl::maybe_erase_group(QueueGroup& g) {
   if (!g.members.empty()) return;
-  if (g.manual_ack && (!g.backlog.empty() || !g.inflight.empty())) return;  // kept for the next member
+  if (g.manual_ack) {
+    // At least once: the group keeps (and goes on collecting, within its
+    // backlog bound) messages until a member joins again.
+    g.empty_since = now_;
+    return;
+  }
   if (!g.backlog.empty()) {
     g.dropped += g.backlog.size();
     counters_.dropped += g.backlog.size();
     spdlog::warn("queue group '{}' lost its last member; {} undelivered auto-ack message(s) dropped", g.name,
                  g.backlog.size());
   }
+  erase_group(g);
+}
+
+void Broker::Impl::expire_empty_groups(Clock::time_point now) {
+  std::vector<QueueGroup*> expired;
+  for (auto& [key, g] : groups_) {
+    if (g->manual_ack && g->members.empty() && g->backlog.empty() && g->inflight.empty() &&
+        now - g->empty_since > opt_.empty_group_ttl) {
+      expired.push_back(g.get());
+    }
+  }
+  for (QueueGroup* g : expired) erase_group(*g);
+}
+
+void Broker::Impl::erase_group(QueueGroup& g) {
   release_publishers(g.blocked_publishers);
   groups_trie_.erase(g.pattern, &g);
   groups_.erase(g.key);

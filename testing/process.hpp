@@ -1,0 +1,71 @@
+#pragma once
+// Test-only helpers for multi-process tests: temporary directories, child
+// processes that are always killed by pid and reaped, polling with deadlines.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace daemoneye::testing {
+
+using namespace std::chrono_literals;
+
+// A fresh directory under $TMPDIR (or /tmp), removed with everything in it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const noexcept { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A child process whose stdout and stderr go to files. The destructor sends
+// SIGKILL to the pid if it still runs and reaps it, so no test leaves
+// processes behind.
+class Process {
+ public:
+  struct Options {
+    std::map<std::string, std::string> env;  // added to (or replacing in) the parent's environment
+    std::string stdin_file;                  // empty: /dev/null
+    std::string output_dir;                  // where stdout/stderr files go (required)
+    std::string label;                       // file name stem
+  };
+  Process(std::vector<std::string> argv, Options options);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+  Process(Process&&) noexcept;
+
+  int pid() const noexcept { return pid_; }
+  bool running();
+  // Exit code (or 128 + signal) once it exited within `timeout`, else nullopt.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  void signal(int signo);
+  // SIGTERM, then SIGKILL after `grace`; returns the exit status.
+  int stop(std::chrono::milliseconds grace = 3s);
+  std::string out() const;  // everything written to stdout so far
+  std::string err() const;
+  std::vector<std::string> out_lines() const;
+
+ private:
+  int pid_ = -1;
+  std::optional<int> status_;
+  std::string out_path_;
+  std::string err_path_;
+};
+
+// Polls `pred` every few milliseconds until it holds or `timeout` passes.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+std::string read_file(const std::string& path);
+std::vector<std::string> split_lines(const std::string& text);
+
+}  // namespace daemoneye::testing
