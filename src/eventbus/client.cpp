@@ -20,6 +20,8 @@ namespace {
 constexpr std::uint32_t kProtocolVersion = 1;
 constexpr const char* kClientVersion = "daemoneye-eventbus-cpp/0.1.0";
 constexpr std::chrono::milliseconds kDefaultHeartbeat{5000};
+// A delivery is a publish plus a few broker-added fields: allow for them.
+constexpr std::size_t kDeliverOverhead = 4096;
 
 std::int64_t unix_now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -117,7 +119,7 @@ asio::awaitable<Result<void>> Client::Impl::establish() {
     co_return ec;
   }
 
-  reader_ = detail::FrameReader(1u << 20);
+  reader_ = detail::FrameReader((1u << 20) + kDeliverOverhead);
   std::string_view frame;
   std::uint32_t announced = 0;
   while (true) {
@@ -149,6 +151,7 @@ asio::awaitable<Result<void>> Client::Impl::establish() {
   session_.client_name = w.client_name();
   session_.broker_version = w.broker_version();
   session_.max_frame_bytes = w.limits().max_frame_bytes();
+  if (session_.max_frame_bytes != 0) reader_.set_max_frame(session_.max_frame_bytes + kDeliverOverhead);
   session_.heartbeat_interval =
       w.heartbeat_interval_ms() ? std::chrono::milliseconds(w.heartbeat_interval_ms()) : kDefaultHeartbeat;
   session_.heartbeat_timeout = w.heartbeat_timeout_ms() ? std::chrono::milliseconds(w.heartbeat_timeout_ms())

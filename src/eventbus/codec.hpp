@@ -57,6 +57,7 @@ class FrameReader {
   Status next(std::string_view& out, std::uint32_t& announced);
 
   std::size_t buffered() const noexcept { return end_ - begin_; }
+  void set_max_frame(std::size_t max_frame_bytes) noexcept { max_frame_ = max_frame_bytes; }
 
  private:
   std::vector<char> buf_;

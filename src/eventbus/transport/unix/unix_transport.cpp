@@ -92,7 +92,7 @@ class UnixListener final : public Listener {
     if (::lstat(path_.c_str(), &st) == 0) {
       if (!S_ISSOCK(st.st_mode)) fail(EEXIST, path_ + " exists and is not a socket; refusing to replace it");
       if (live_socket(path_)) {
-        throw std::system_error(make_error_code(errc::broker_running), "a broker is already listening on " + path_);
+        throw std::system_error(make_error_code(errc::broker_running), "cannot listen on " + path_);
       }
       if (::unlink(path_.c_str()) != 0) fail(errno, "cannot remove stale socket " + path_);
     }
