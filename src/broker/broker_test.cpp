@@ -262,11 +262,10 @@ TEST_F(BrokerTest, QueueGroupRoundRobinSplitsNineMessagesThreeWays) {
   InProcessBroker broker(dir);
   std::vector<std::unique_ptr<eb::SyncClient>> members;
   eb::SubscribeOptions so;
-  so.queue_group = "procmond-workers";
   so.strategy = eb::Strategy::round_robin;
   for (int i = 0; i < 3; ++i) {
     members.push_back(connect(broker.socket()));
-    ASSERT_TRUE(members.back()->subscribe("control.collector.task.process", so));
+    ASSERT_TRUE(members.back()->subscribe_queue("control.collector.task.process", "procmond-workers", so));
   }
   auto pub = connect(broker.socket());
   for (int i = 1; i <= 9; ++i) ASSERT_TRUE(pub->publish_confirmed("control.collector.task.process", std::to_string(i)));

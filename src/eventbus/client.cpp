@@ -587,6 +587,13 @@ asio::awaitable<Result<std::uint64_t>> Client::subscribe(std::string pattern, Su
   co_return id;  // on connection_lost it is restored with the session
 }
 
+asio::awaitable<Result<std::uint64_t>> Client::subscribe_queue(std::string pattern, std::string group,
+                                                               SubscribeOptions options, MessageHandler handler) {
+  if (group.empty()) co_return errc::invalid_argument;
+  options.queue_group = std::move(group);
+  co_return co_await subscribe(std::move(pattern), std::move(options), std::move(handler));
+}
+
 asio::awaitable<Result<void>> Client::unsubscribe(std::uint64_t subscription_id) {
   auto impl = impl_;
   if (impl->subs_.erase(subscription_id) == 0) co_return errc::unknown_subscription;

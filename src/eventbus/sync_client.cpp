@@ -134,6 +134,14 @@ Result<std::uint64_t> SyncClient::subscribe(std::string_view pattern, const Subs
   });
 }
 
+Result<std::uint64_t> SyncClient::subscribe_queue(std::string_view pattern, std::string_view group,
+                                                  const SubscribeOptions& options) {
+  if (group.empty()) return errc::invalid_argument;
+  SubscribeOptions o = options;
+  o.queue_group = std::string(group);
+  return subscribe(pattern, o);
+}
+
 Result<void> SyncClient::unsubscribe(std::uint64_t subscription_id) {
   if (impl_->closed_) return errc::closed;
   Impl* d = impl_.get();

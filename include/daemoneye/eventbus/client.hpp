@@ -79,6 +79,10 @@ class Client : public std::enable_shared_from_this<Client> {
   // messages whose topic matches) are passed to `handler`.
   asio::awaitable<Result<std::uint64_t>> subscribe(std::string pattern, SubscribeOptions options,
                                                    MessageHandler handler);
+  // Joins queue group `group` under `pattern`: each message goes to one member.
+  // Same as subscribe() with options.queue_group = group.
+  asio::awaitable<Result<std::uint64_t>> subscribe_queue(std::string pattern, std::string group,
+                                                         SubscribeOptions options, MessageHandler handler);
   asio::awaitable<Result<void>> unsubscribe(std::uint64_t subscription_id);
 
   // Request/reply: publishes with a reply address and waits for the first

@@ -32,6 +32,8 @@ class SyncClient {
 
   // Received messages of every subscription made here are queued for next().
   Result<std::uint64_t> subscribe(std::string_view pattern, const SubscribeOptions& options = {});
+  Result<std::uint64_t> subscribe_queue(std::string_view pattern, std::string_view group,
+                                        const SubscribeOptions& options = {});
   Result<void> unsubscribe(std::uint64_t subscription_id);
   // The next message; errc::timeout when none arrived in time.
   Result<Message> next(std::chrono::milliseconds timeout);
