@@ -3,6 +3,8 @@
 #include "asio_compat.hpp"
 #include "broker/broker_impl.hpp"
 
+#include <unistd.h>
+
 #include <cerrno>
 
 #include <asio/co_spawn.hpp>
@@ -39,6 +41,10 @@ void Broker::start() { impl_->start(); }
 asio::awaitable<void> Broker::shutdown() { return impl_->shutdown(); }
 std::string Broker::stats_json() const { return impl_->stats_json(); }
 std::vector<std::string> Broker::endpoints() const { return impl_->endpoints(); }
+void Broker::set_policy(std::shared_ptr<const AccessPolicy> policy) { impl_->set_policy(std::move(policy)); }
+void Broker::vouch(std::int64_t pid, std::uint64_t start_time, std::string role) {
+  impl_->vouch(pid, start_time, std::move(role));
+}
 
 Broker::Impl::Impl(asio::io_context& io, BrokerOptions options)
     : io_(io), opt_(std::move(options)), housekeeping_timer_(io) {
@@ -47,6 +53,8 @@ Broker::Impl::Impl(asio::io_context& io, BrokerOptions options)
   if (opt_.heartbeat_timeout <= opt_.heartbeat_interval) {
     throw std::invalid_argument("heartbeat timeout must be longer than the heartbeat interval");
   }
+  policy_ = opt_.policy ? opt_.policy : AccessPolicy::defaults(static_cast<std::uint32_t>(::geteuid()));
+  policy_->validate();
 }
 
 void Broker::Impl::start() {

@@ -18,6 +18,8 @@
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
 
+#include "broker/access_policy.hpp"
+
 namespace daemoneye::broker {
 
 struct BrokerOptions {
@@ -40,6 +42,8 @@ struct BrokerOptions {
   std::chrono::milliseconds heartbeat_timeout{15000};
   std::chrono::milliseconds handshake_timeout{5000};
   std::chrono::milliseconds drain_timeout{2000};  // flushing clients at shutdown
+  // Topic access control; null: the embedded defaults for the broker's uid.
+  std::shared_ptr<const AccessPolicy> policy;
 };
 
 class Broker {
@@ -57,6 +61,15 @@ class Broker {
   // Stops accepting (removing socket files), says Goodbye to every client,
   // flushes what can be flushed within drain_timeout, then closes everything.
   asio::awaitable<void> shutdown();
+
+  // Replaces the access policy. Every connection's rights are recomputed;
+  // subscriptions the new policy no longer allows are ended with a
+  // PERMISSION_DENIED error to their client. No connection is dropped.
+  void set_policy(std::shared_ptr<const AccessPolicy> policy);
+
+  // The agent vouches for a process it started: connections from exactly
+  // that process (pid and start time) get `role`. An empty role withdraws it.
+  void vouch(std::int64_t pid, std::uint64_t start_time, std::string role);
 
   // The broker's metrics as a JSON document (what control.bus.stats returns).
   std::string stats_json() const;

@@ -147,8 +147,20 @@ struct Connection : std::enable_shared_from_this<Connection> {
   Subscription direct_sub;      // bound for direct messages and replies
   std::unordered_map<std::uint64_t, std::unique_ptr<Subscription>> subs;
 
+  Identity identity;
+  Permissions perms;
+  // Restricted clients may publish to an _inbox topic only as the reply to a
+  // request they received: the reply_to topics delivered to them (bounded).
+  std::deque<std::string> reply_grants;
+  bool may_reply_to(std::string_view topic) const {
+    for (const auto& g : reply_grants) {
+      if (g == topic) return true;
+    }
+    return false;
+  }
+
   std::uint64_t msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0, errors_sent = 0;
-  std::uint64_t violations = 0;
+  std::uint64_t violations = 0, denied = 0;
 };
 
 struct TopicCounters {
@@ -160,7 +172,7 @@ struct Counters {
   std::uint64_t msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0;
   std::uint64_t deliveries = 0, dropped = 0, redelivered = 0, dead_lettered = 0;
   std::uint64_t no_responders = 0, malformed = 0, limit_hits = 0, errors_sent = 0;
-  std::uint64_t heartbeat_timeouts = 0;
+  std::uint64_t heartbeat_timeouts = 0, denied = 0;
 };
 
 class Broker::Impl {
@@ -171,6 +183,8 @@ class Broker::Impl {
   asio::awaitable<void> shutdown();
   std::string stats_json() const;
   std::vector<std::string> endpoints() const;
+  void set_policy(std::shared_ptr<const AccessPolicy> policy);
+  void vouch(std::int64_t pid, std::uint64_t start_time, std::string role);
 
   // ---- connection lifecycle (broker.cpp)
   asio::awaitable<void> accept_loop(eb::transport::Listener* listener);
@@ -195,13 +209,14 @@ class Broker::Impl {
 
   // Routes one message; returns how many recipients took custody of it.
   // `stamp_sender` appends the publisher's id (0 for the broker) to the envelope.
+  // `reply_to` (of a request) is granted to restricted recipients as a topic they may answer on.
   std::uint32_t route(Connection* from, std::uint64_t ref, std::string_view topic, std::string_view envelope,
-                      std::string_view payload, bool stamp_sender = true);
+                      std::string_view payload, bool stamp_sender = true, std::string_view reply_to = {});
   void reply_from_broker(Connection& to, std::string_view topic, std::string payload);
   Connection* find_client(std::uint64_t id);
   void publish_internal(std::string_view topic, std::string payload, const std::map<std::string, std::string>& headers = {});
   bool deliver_direct(Connection* from, std::uint64_t ref, Connection& to, std::string_view envelope,
-                      std::string_view payload);
+                      std::string_view payload, std::string_view reply_to = {});
   void violation(Connection& c, eb::errc code, std::string message, int op, std::uint64_t ref);
   bool enqueue_bounded(Connection& to, Subscription& sub, FramePtr frame, Connection* from, std::uint64_t ref);
   void push_item(Connection& to, FramePtr frame, Subscription* sub);
@@ -222,6 +237,9 @@ class Broker::Impl {
   void dead_letter(QueueGroup& g, const HeldMessage& msg, const char* why);
   void sweep_ack_timeouts(Clock::time_point now);
   void maybe_erase_group(QueueGroup& g);
+  void grant_reply(Connection& to, std::string_view reply_to);
+  void deny(Connection& c, std::string message, int op, std::uint64_t ref);
+  void apply_policy(Connection& c);
   void expire_empty_groups(Clock::time_point now);
   void erase_group(QueueGroup& g);
 
@@ -252,6 +270,8 @@ class Broker::Impl {
   eb::detail::Histogram latency_us_;  // enqueue -> written, per delivery
   std::unordered_map<std::string, TopicCounters, eb::detail::StringHash, std::equal_to<>> topic_counters_;
   asio::steady_timer housekeeping_timer_;
+  std::shared_ptr<const AccessPolicy> policy_;
+  std::unordered_map<std::int64_t, std::pair<std::uint64_t, std::string>> vouched_;  // pid -> (start time, role)
 };
 
 }  // namespace daemoneye::broker

@@ -202,6 +202,13 @@ void Broker::Impl::deliver_to_member(QueueGroup& g, Subscription& m, HeldMessage
   auto frame = std::make_shared<std::string>();
   eb::detail::append_deliver_frame(*frame, *msg.core, extra);
   push_item(*m.conn, std::move(frame), &m);
+  if (!m.conn->perms.is_unrestricted()) {  // a restricted member may answer requests it takes
+    eb::detail::EnvelopeView env;
+    if (eb::detail::scan_envelope(std::string_view(*msg.core).substr(msg.env_offset, msg.env_size), env) &&
+        !env.reply_to.empty()) {
+      grant_reply(*m.conn, env.reply_to);
+    }
+  }
   ++g.delivered;
   if (g.manual_ack) {
     ++m.unacked;

@@ -52,6 +52,53 @@ bool valid_group_name(std::string_view name) {
 
 }  // namespace
 
+void Broker::Impl::deny(Connection& c, std::string message, int op, std::uint64_t ref) {
+  ++counters_.denied;
+  ++c.denied;
+  violation(c, eb::errc::permission_denied, std::move(message), op, ref);
+}
+
+void Broker::Impl::grant_reply(Connection& to, std::string_view reply_to) {
+  constexpr std::size_t kMaxReplyGrants = 256;
+  if (to.perms.is_unrestricted() || to.may_reply_to(reply_to)) return;
+  to.reply_grants.emplace_back(reply_to);
+  if (to.reply_grants.size() > kMaxReplyGrants) to.reply_grants.pop_front();
+}
+
+void Broker::Impl::apply_policy(Connection& c) { c.perms = policy_->permissions_for(c.identity); }
+
+void Broker::Impl::set_policy(std::shared_ptr<const AccessPolicy> policy) {
+  policy->validate();
+  policy_ = std::move(policy);
+  std::size_t revoked = 0;
+  std::vector<std::shared_ptr<Connection>> all;
+  for (auto& [id, conn] : conns_) all.push_back(conn);
+  for (auto& conn : all) {
+    Connection& c = *conn;
+    if (!c.handshaken || c.dead) continue;
+    apply_policy(c);
+    std::vector<Subscription*> lost;
+    for (auto& [sid, sub] : c.subs) {
+      if (!c.perms.may_subscribe(sub->pattern)) lost.push_back(sub.get());
+    }
+    for (Subscription* sub : lost) {
+      send_error(c, eb::errc::permission_denied, "subscription to '" + sub->pattern + "' revoked by a policy reload",
+                 v1::OP_SUBSCRIBE, sub->id);
+      drop_subscription(c, *sub);
+      ++revoked;
+    }
+  }
+  spdlog::info("access policy replaced: {} rules; {} subscription(s) revoked", policy_->rules().size(), revoked);
+}
+
+void Broker::Impl::vouch(std::int64_t pid, std::uint64_t start_time, std::string role) {
+  if (role.empty()) {
+    vouched_.erase(pid);
+  } else {
+    vouched_[pid] = {start_time, std::move(role)};
+  }
+}
+
 void Broker::Impl::violation(Connection& c, eb::errc code, std::string message, int op, std::uint64_t ref) {
   // Rate-limited logging: the first few, then every 1000th per connection.
   if (++c.violations <= 3 || c.violations % 1000 == 0) {
@@ -137,6 +184,21 @@ void Broker::Impl::on_hello(Connection& c, std::string_view body) {
     fail(c, eb::errc::name_in_use, "client name '" + name + "' is already connected", v1::OP_HELLO);
     return;
   }
+  c.identity.credentials_known = c.peer.known;
+  c.identity.uid = c.peer.uid;
+  c.identity.gid = c.peer.gid;
+  c.identity.pid = c.peer.pid;
+  if (auto v = vouched_.find(c.peer.pid);
+      c.peer.known && v != vouched_.end() && c.peer.start_time != 0 && v->second.first == c.peer.start_time) {
+    c.identity.role = v->second.second;
+  }
+  if (auto why = policy_->check_name(c.identity, name)) {
+    ++counters_.denied;
+    fail(c, eb::errc::permission_denied, *why, v1::OP_HELLO);
+    return;
+  }
+  c.identity.name = name;
+  apply_policy(c);
   c.name = std::move(name);
   c.client_version = hello.client_version().substr(0, 128);
   c.handshaken = true;
@@ -184,6 +246,16 @@ void Broker::Impl::on_publish(Connection& c, std::string_view body) {
     return;
   }
 
+  if (!c.perms.is_unrestricted()) {
+    const bool inbox = eb::is_reserved_topic(env.topic) && !pub.has_target;
+    if (inbox ? !c.may_reply_to(env.topic) : !c.perms.may_publish(env.topic)) {
+      deny(c, (inbox ? "not a reply to a request you received: '" : "publish to '") + printable(env.topic) +
+                  (inbox ? "'" : "' is not permitted"),
+           v1::OP_PUBLISH, pub.ref);
+      return;
+    }
+  }
+
   std::uint32_t recipients = 0;
   if (pub.has_target) {
     Connection* to = nullptr;
@@ -198,7 +270,7 @@ void Broker::Impl::on_publish(Connection& c, std::string_view body) {
       send_error(c, eb::errc::no_such_client, "no client with " + who + " is connected", v1::OP_PUBLISH, pub.ref);
       return;
     }
-    recipients = deliver_direct(&c, pub.ref, *to, pub.envelope, pub.payload) ? 1 : 0;
+    recipients = deliver_direct(&c, pub.ref, *to, pub.envelope, pub.payload, env.reply_to) ? 1 : 0;
     count_topic(env.topic, pub.payload.size(), recipients);
   } else if (eb::is_reserved_topic(env.topic)) {
     // _inbox.<client-id>.<anything>: straight to that client (replies).
@@ -224,7 +296,7 @@ void Broker::Impl::on_publish(Connection& c, std::string_view body) {
     answer_stats(c, env.reply_to);
     recipients = 1;
   } else {
-    recipients = route(&c, pub.ref, env.topic, pub.envelope, pub.payload);
+    recipients = route(&c, pub.ref, env.topic, pub.envelope, pub.payload, true, env.reply_to);
   }
 
   if (recipients == 0 && !env.reply_to.empty()) {
@@ -243,7 +315,8 @@ void Broker::Impl::on_publish(Connection& c, std::string_view body) {
 }
 
 std::uint32_t Broker::Impl::route(Connection* from, std::uint64_t ref, std::string_view topic,
-                                  std::string_view envelope, std::string_view payload, bool stamp_sender) {
+                                  std::string_view envelope, std::string_view payload, bool stamp_sender,
+                                  std::string_view reply_to) {
   sender_suffix_.clear();
   if (stamp_sender) eb::detail::put_varint_field(sender_suffix_, kEnvSenderField, from ? from->id : 0);
   ++epoch_;
@@ -258,7 +331,10 @@ std::uint32_t Broker::Impl::route(Connection* from, std::uint64_t ref, std::stri
       eb::detail::append_deliver_frame(*f, envelope, sender_suffix_, payload, {});
       plain = std::move(f);
     }
-    if (enqueue_bounded(to, *s, plain, from, ref)) ++recipients;
+    if (enqueue_bounded(to, *s, plain, from, ref)) {
+      ++recipients;
+      if (!reply_to.empty()) grant_reply(to, reply_to);
+    }
   });
   FramePtr core;
   HeldMessage held;
@@ -280,7 +356,8 @@ std::uint32_t Broker::Impl::route(Connection* from, std::uint64_t ref, std::stri
 }
 
 bool Broker::Impl::deliver_direct(Connection* from, std::uint64_t ref, Connection& to, std::string_view envelope,
-                                  std::string_view payload) {
+                                  std::string_view payload, std::string_view reply_to) {
+  if (!reply_to.empty()) grant_reply(to, reply_to);
   sender_suffix_.clear();
   eb::detail::put_varint_field(sender_suffix_, kEnvSenderField, from ? from->id : 0);
   auto f = std::make_shared<std::string>();
@@ -424,6 +501,11 @@ void Broker::Impl::on_subscribe(Connection& c, std::string_view body) {
   }
   if (eb::validate_pattern(s.pattern())) return reject(eb::errc::invalid_pattern, "invalid pattern '" + printable(s.pattern()) + "'");
   if (eb::is_reserved_topic(s.pattern())) return reject(eb::errc::reserved_topic, "pattern '" + s.pattern() + "' names reserved topics");
+  if (!c.perms.may_subscribe(s.pattern())) {
+    ++counters_.denied;
+    ++c.denied;
+    return reject(eb::errc::permission_denied, "subscription to '" + s.pattern() + "' is not permitted");
+  }
   const bool grouped = !s.queue_group().empty();
   if (grouped && !valid_group_name(s.queue_group())) {
     return reject(eb::errc::invalid_argument, "invalid queue group name '" + printable(s.queue_group()) + "'");

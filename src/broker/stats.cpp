@@ -62,7 +62,7 @@ std::string Broker::Impl::stats_json() const {
                  {"redelivered", c.redelivered},             {"dead_lettered", c.dead_lettered},
                  {"no_responders", c.no_responders},         {"malformed", c.malformed},
                  {"limit_hits", c.limit_hits},               {"errors_sent", c.errors_sent},
-                 {"heartbeat_timeouts", c.heartbeat_timeouts}};
+                 {"heartbeat_timeouts", c.heartbeat_timeouts}, {"denied", c.denied}};
   j["latency_us"] = {{"count", latency_us_.count()},          {"p50", latency_us_.percentile(0.50)},
                      {"p90", latency_us_.percentile(0.90)},   {"p99", latency_us_.percentile(0.99)},
                      {"p999", latency_us_.percentile(0.999)}, {"max", latency_us_.max()},
@@ -101,6 +101,8 @@ std::string Broker::Impl::stats_json() const {
                        {"blocked", k.blocked_on > 0},
                        {"direct_dropped", k.direct_sub.dropped_total},
                        {"errors_sent", k.errors_sent},
+                       {"denied", k.denied},
+                       {"role", k.identity.role},
                        {"subscriptions", std::move(subs)}});
   }
   j["clients"] = std::move(clients);

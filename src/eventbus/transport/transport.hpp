@@ -29,6 +29,7 @@ struct PeerCredentials {
   std::int64_t pid = -1;
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
+  std::uint64_t start_time = 0;  // of process `pid` (platform::ProcessStamp); 0: unknown
 };
 
 class Stream {

@@ -13,6 +13,7 @@
 #include <asio/local/stream_protocol.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "platform/process_identity.hpp"
 #include "transport/asio_stream.hpp"
 
 namespace daemoneye::eventbus::transport::unix_socket {
@@ -35,6 +36,7 @@ PeerCredentials peer_of(Protocol::socket& s) {
     peer.pid = cred.pid;
     peer.uid = cred.uid;
     peer.gid = cred.gid;
+    peer.start_time = platform::peer_stamp(s.native_handle(), cred.pid).start_time;
   }
 #else
   uid_t uid = 0;
