@@ -15,7 +15,7 @@ CMAKE_FLAGS ?=
 
 DEB_PACKAGES := build-essential cmake pkg-config \
   libasio-dev libprotobuf-dev protobuf-compiler \
-  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev \
+  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev \
   libgtest-dev libgmock-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -1,5 +1,7 @@
 #include "agent/agent.hpp"
 
+#include <cstring>
+
 #include <csignal>
 #include <cstdio>
 
@@ -13,18 +15,51 @@
 
 #include <daemoneye/eventbus/endpoint.hpp>
 
+#include "agent/config.hpp"
+
 namespace daemoneye::agent {
+
+namespace {
+
+// The value of --config (or --config=FILE) if given, read before the full
+// parse so that the file's settings become the defaults the flags override.
+std::string find_config_flag(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) return argv[i + 1];
+    if (std::strncmp(argv[i], "--config=", 9) == 0) return argv[i] + 9;
+  }
+  return {};
+}
+
+std::string octal(std::uint32_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", mode);
+  return buf;
+}
+
+}  // namespace
 
 int parse_command_line(int argc, char** argv, AgentConfig& cfg) {
   auto& b = cfg.broker;
   CLI::App app{"daemoneye-agent: the DaemonEye agent, hosting the event bus broker", "daemoneye-agent"};
   std::string socket;
   std::vector<std::string> extra;
-  std::string mode = "0600";
+  cfg.config_path = find_config_flag(argc, argv);
+  if (!cfg.config_path.empty()) {
+    try {
+      b.policy = load_config(cfg.config_path, b, socket);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "daemoneye-agent: %s\n", e.what());
+      return 2;
+    }
+  }
+  std::string mode = octal(b.socket_mode);
   auto ms = [](std::chrono::milliseconds& target) {
     return [&target](std::int64_t v) { target = std::chrono::milliseconds(v); };
   };
   app.add_flag("--broker-only", cfg.broker_only, "Host the broker alone (no collectors)");
+  app.add_option("--config", cfg.config_path, "TOML configuration file ([broker] settings, [[access]] rules); "
+                                              "flags override it; SIGHUP reloads its access policy");
   app.add_option("--socket", socket, "Endpoint to listen on (path, unix:PATH or tcp:127.0.0.1:PORT); "
                                      "default $DAEMONEYE_SOCKET, $XDG_RUNTIME_DIR/daemoneye/eventbus.sock, "
                                      "/run/daemoneye/eventbus.sock");
@@ -57,6 +92,10 @@ int parse_command_line(int argc, char** argv, AgentConfig& cfg) {
     std::fprintf(stderr, "daemoneye-agent: --socket-mode must be an octal number, not '%s'\n", mode.c_str());
     return 2;
   }
+  if (b.socket_mode > 0777) {
+    std::fprintf(stderr, "daemoneye-agent: --socket-mode must be at most 0777\n");
+    return 2;
+  }
   b.endpoints.push_back(eventbus::resolve_endpoint(socket));
   b.endpoints.insert(b.endpoints.end(), extra.begin(), extra.end());
   return -1;
@@ -83,6 +122,23 @@ int run(const AgentConfig& config) {
     asio::co_spawn(
         io, [&]() -> asio::awaitable<void> { co_await broker.shutdown(); }, [&](std::exception_ptr) { io.stop(); });
   });
+  // SIGHUP: reload the access policy from the configuration file; a file
+  // that does not load leaves the running policy in place.
+  asio::signal_set hangup(io, SIGHUP);
+  std::function<void(std::error_code, int)> on_hangup = [&](std::error_code ec, int) {
+    if (ec) return;
+    if (config.config_path.empty()) {
+      spdlog::warn("SIGHUP: no --config file to reload");
+    } else {
+      try {
+        broker.set_policy(load_policy(config.config_path));
+      } catch (const std::exception& e) {
+        spdlog::error("SIGHUP: keeping the current access policy: {}", e.what());
+      }
+    }
+    hangup.async_wait(on_hangup);
+  };
+  hangup.async_wait(on_hangup);
   io.run();
   spdlog::info("broker stopped");
   return 0;

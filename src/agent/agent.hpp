@@ -11,6 +11,7 @@ namespace daemoneye::agent {
 struct AgentConfig {
   bool broker_only = false;
   std::string log_level = "info";
+  std::string config_path;  // reread on SIGHUP for the access policy
   broker::BrokerOptions broker;
 };
 

@@ -46,6 +46,10 @@ void Broker::vouch(std::int64_t pid, std::uint64_t start_time, std::string role)
   impl_->vouch(pid, start_time, std::move(role));
 }
 
+bool Subscription::full() const noexcept {
+  return pending_msgs >= max_msgs || pending_bytes >= max_bytes || conn->out_bytes >= conn->max_out_bytes;
+}
+
 Broker::Impl::Impl(asio::io_context& io, BrokerOptions options)
     : io_(io), opt_(std::move(options)), housekeeping_timer_(io) {
   if (opt_.endpoints.empty()) throw std::invalid_argument("broker needs at least one endpoint");
@@ -53,7 +57,8 @@ Broker::Impl::Impl(asio::io_context& io, BrokerOptions options)
   if (opt_.heartbeat_timeout <= opt_.heartbeat_interval) {
     throw std::invalid_argument("heartbeat timeout must be longer than the heartbeat interval");
   }
-  policy_ = opt_.policy ? opt_.policy : AccessPolicy::defaults(static_cast<std::uint32_t>(::geteuid()));
+  owner_uid_ = static_cast<std::uint32_t>(::geteuid());
+  policy_ = opt_.policy ? opt_.policy : AccessPolicy::defaults(owner_uid_);
   policy_->validate();
 }
 
@@ -113,6 +118,36 @@ asio::awaitable<void> Broker::Impl::accept_loop(eb::transport::Listener* listene
     auto c = std::make_shared<Connection>(io_.get_executor(), std::move(*r));
     c->id = next_conn_id_++;
     c->peer = c->stream->peer();
+    if (!quota_exempt(*c)) {
+      UidUsage& u = usage_of(*c);
+      if (u.connections >= opt_.max_connections_per_uid) {
+        ++counters_.connections_refused;
+        ++counters_.limit_hits;
+        v1::Error err;
+        err.set_code(v1::ERROR_CODE_TOO_MANY_CONNECTIONS);
+        err.set_message("uid " + std::to_string(c->peer.uid) + " has reached its limit of " +
+                        std::to_string(opt_.max_connections_per_uid) + " connections");
+        err.set_op(v1::OP_HELLO);
+        err.set_fatal(true);
+        std::string frame;
+        eb::detail::append_frame(frame, FrameKind::error, err);
+        asio::co_spawn(io_, refuse(std::move(c->stream), std::move(frame)), asio::detached);
+        continue;
+      }
+      ++u.connections;
+      c->uid_counted = true;
+      c->bucket.rate = opt_.publish_rate;
+      c->bucket.burst = opt_.publish_burst ? opt_.publish_burst : opt_.publish_rate;
+      c->bucket.tokens = c->bucket.burst;
+      c->bucket.last = now_;
+      if (u.bucket.last == Clock::time_point{}) {
+        u.bucket.rate = opt_.uid_publish_rate;
+        u.bucket.burst = opt_.uid_publish_rate;
+        u.bucket.tokens = u.bucket.burst;
+        u.bucket.last = now_;
+      }
+    }
+    c->max_out_bytes = opt_.max_connection_pending_bytes;
     c->accepted_at = c->last_rx = now_;
     c->direct_sub.conn = c.get();
     c->direct_sub.max_msgs = opt_.default_max_pending_msgs;
@@ -171,6 +206,11 @@ asio::awaitable<void> Broker::Impl::reader(std::shared_ptr<Connection> c) {
     // Block overflow: stop reading this publisher until its subscribers drain.
     while (c->blocked_on > 0 && !c->dead && !c->closing) {
       c->reader_wake.expires_at(Clock::time_point::max());
+      co_await c->reader_wake.async_wait(aio::use_tuple);
+    }
+    // Publish rate limit: pause reading until the bucket is out of debt.
+    if (c->throttled_until > now_ && !c->dead && !c->closing) {
+      c->reader_wake.expires_at(c->throttled_until);
       co_await c->reader_wake.async_wait(aio::use_tuple);
     }
   }
@@ -309,6 +349,9 @@ void Broker::Impl::close_connection(Connection& c, std::string reason) {
     spdlog::debug("connection {} closed before handshake: {}", c.id, reason);
   }
   while (!c.subs.empty()) drop_subscription(c, *c.subs.begin()->second);
+  if (c.uid_counted) {
+    --usage_of(c).connections;  // the entry stays: its rate bucket must survive reconnects
+  }
   release_publishers(c.direct_sub.blocked_publishers);
   if (c.handshaken) {
     if (auto it = names_.find(c.name); it != names_.end() && it->second == &c) names_.erase(it);
@@ -346,7 +389,7 @@ asio::awaitable<void> Broker::Impl::housekeeping() {
         }
         continue;
       }
-      if (c->blocked_on > 0) continue;  // we stopped reading it; silence is ours
+      if (c->blocked_on > 0 || c->throttled_until > now_) continue;  // we stopped reading it; silence is ours
       const auto idle = now_ - c->last_rx;
       if (idle > opt_.heartbeat_timeout) {
         ++counters_.heartbeat_timeouts;

@@ -28,6 +28,16 @@ struct BrokerOptions {
   std::uint32_t max_frame_bytes = 1u << 20;      // 1 MiB
   std::uint32_t max_connections = 1024;
   std::uint32_t max_subscriptions = 1024;        // per connection
+  // Quotas for identities other than the broker's own uid, so that one
+  // misbehaving local user cannot exhaust the broker.
+  std::uint32_t max_connections_per_uid = 128;
+  std::uint32_t max_subscriptions_per_uid = 8192;
+  std::uint32_t publish_rate = 0;                // messages/s per restricted connection; 0: unlimited
+  std::uint32_t publish_burst = 0;               // bucket size; 0: one second's worth
+  std::uint32_t uid_publish_rate = 0;            // messages/s for all restricted connections of one uid
+  // Bytes queued to one connection across all its subscriptions; past it
+  // each subscription's overflow strategy applies as if its own bound were hit.
+  std::uint64_t max_connection_pending_bytes = 64u << 20;
   std::uint32_t default_max_pending_msgs = 8192; // per subscription
   std::uint64_t default_max_pending_bytes = 16u << 20;
   std::uint32_t max_group_backlog_msgs = 100000; // messages a queue group holds for later

@@ -68,6 +68,7 @@ struct Subscription {
   std::uint64_t max_bytes = 0;
   Overflow overflow = Overflow::drop_oldest;
 
+  bool uid_counted = false;        // counts against the per-uid subscription quota
   std::uint32_t pending_msgs = 0;  // queued, not yet written
   std::uint64_t pending_bytes = 0;
   std::deque<OutItem*> queued;     // this subscription's data items in the connection queue
@@ -78,7 +79,7 @@ struct Subscription {
   bool notice_queued = false;
   std::vector<std::weak_ptr<Connection>> blocked_publishers;
 
-  bool full() const noexcept { return pending_msgs >= max_msgs || pending_bytes >= max_bytes; }
+  bool full() const noexcept;
 };
 
 // A message held by a queue group until a member takes (and, in manual mode, acks) it.
@@ -117,6 +118,30 @@ struct QueueGroup {
   std::uint64_t delivered = 0, acked = 0, redelivered = 0, dead_lettered = 0, dropped = 0;
 };
 
+// Token bucket for publish rate limits. Going into debt is allowed for the
+// message already read; the reader then pauses until the debt is paid.
+struct TokenBucket {
+  double rate = 0;  // tokens per second; 0: unlimited
+  double burst = 0;
+  double tokens = 0;
+  Clock::time_point last{};
+  // Takes one token; returns when the bucket is out of debt again.
+  Clock::time_point take(Clock::time_point now) {
+    if (rate <= 0) return now;
+    tokens = std::min(burst, tokens + rate * std::chrono::duration<double>(now - last).count());
+    last = now;
+    tokens -= 1;
+    if (tokens >= 0) return now;
+    return now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(-tokens / rate));
+  }
+};
+
+struct UidUsage {
+  std::uint32_t connections = 0;
+  std::uint32_t subscriptions = 0;
+  TokenBucket bucket;
+};
+
 struct Connection : std::enable_shared_from_this<Connection> {
   Connection(asio::any_io_executor ex, std::unique_ptr<eb::transport::Stream> s)
       : stream(std::move(s)), writer_wake(ex), reader_wake(ex) {}
@@ -143,6 +168,10 @@ struct Connection : std::enable_shared_from_this<Connection> {
   asio::steady_timer writer_wake;
   asio::steady_timer reader_wake;
   int blocked_on = 0;           // subscriptions/groups this publisher waits for
+  std::uint64_t max_out_bytes = 0;
+  bool uid_counted = false;     // counts against the per-uid connection quota
+  TokenBucket bucket;           // publish rate of a restricted connection
+  Clock::time_point throttled_until{};
   std::uint64_t seen_epoch = 0; // routing de-duplication
   Subscription direct_sub;      // bound for direct messages and replies
   std::unordered_map<std::uint64_t, std::unique_ptr<Subscription>> subs;
@@ -172,7 +201,7 @@ struct Counters {
   std::uint64_t msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0;
   std::uint64_t deliveries = 0, dropped = 0, redelivered = 0, dead_lettered = 0;
   std::uint64_t no_responders = 0, malformed = 0, limit_hits = 0, errors_sent = 0;
-  std::uint64_t heartbeat_timeouts = 0, denied = 0;
+  std::uint64_t heartbeat_timeouts = 0, denied = 0, rate_limited = 0;
 };
 
 class Broker::Impl {
@@ -272,6 +301,13 @@ class Broker::Impl {
   asio::steady_timer housekeeping_timer_;
   std::shared_ptr<const AccessPolicy> policy_;
   std::unordered_map<std::int64_t, std::pair<std::uint64_t, std::string>> vouched_;  // pid -> (start time, role)
+  std::unordered_map<std::uint32_t, UidUsage> uids_;  // restricted identities only
+  std::uint32_t owner_uid_ = 0;
+  bool quota_exempt(const Connection& c) const noexcept {
+    return c.peer.known && c.peer.uid == owner_uid_;
+  }
+  static constexpr std::uint32_t kUnknownUid = 0xffffffffu;  // TCP peers share one quota
+  UidUsage& usage_of(const Connection& c) { return uids_[c.peer.known ? c.peer.uid : kUnknownUid]; }
 };
 
 }  // namespace daemoneye::broker

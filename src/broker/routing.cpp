@@ -236,6 +236,13 @@ void Broker::Impl::on_publish(Connection& c, std::string_view body) {
   }
   ++c.msgs_in;
   ++counters_.msgs_in;
+  if (c.uid_counted && (c.bucket.rate > 0 || opt_.uid_publish_rate > 0)) {
+    const auto until = std::max(c.bucket.take(now_), usage_of(c).bucket.take(now_));
+    if (until > now_) {
+      if (c.throttled_until <= now_) ++counters_.rate_limited;
+      c.throttled_until = std::max(c.throttled_until, until);
+    }
+  }
   if (eb::validate_topic(env.topic)) {
     violation(c, eb::errc::invalid_topic, "invalid topic '" + printable(env.topic) + "'", v1::OP_PUBLISH, pub.ref);
     return;
@@ -499,6 +506,12 @@ void Broker::Impl::on_subscribe(Connection& c, std::string_view body) {
     return reject(eb::errc::too_many_subscriptions,
                   "limit of " + std::to_string(opt_.max_subscriptions) + " subscriptions per connection reached");
   }
+  if (c.uid_counted && usage_of(c).subscriptions >= opt_.max_subscriptions_per_uid) {
+    ++counters_.limit_hits;
+    return reject(eb::errc::too_many_subscriptions, "uid " + std::to_string(c.peer.uid) + " has reached its limit of " +
+                                                        std::to_string(opt_.max_subscriptions_per_uid) +
+                                                        " subscriptions");
+  }
   if (eb::validate_pattern(s.pattern())) return reject(eb::errc::invalid_pattern, "invalid pattern '" + printable(s.pattern()) + "'");
   if (eb::is_reserved_topic(s.pattern())) return reject(eb::errc::reserved_topic, "pattern '" + s.pattern() + "' names reserved topics");
   if (!c.perms.may_subscribe(s.pattern())) {
@@ -527,11 +540,16 @@ void Broker::Impl::on_subscribe(Connection& c, std::string_view body) {
                   : manual                                 ? Overflow::block
                                                            : Overflow::drop_oldest;
   Subscription& ref = *sub;
+  if (c.uid_counted) {
+    ++usage_of(c).subscriptions;
+    ref.uid_counted = true;
+  }
   c.subs.emplace(id, std::move(sub));
   if (grouped) {
     eb::errc err{};
     if (join_group(c, ref, s.queue_group(), s.strategy(), manual, std::chrono::milliseconds(s.ack_wait_ms()),
                    s.max_deliveries(), err) == nullptr) {
+      if (ref.uid_counted) --usage_of(c).subscriptions;
       c.subs.erase(id);
       return reject(err, "queue group '" + s.queue_group() + "' on '" + s.pattern() +
                              "' exists with another strategy or ack mode");
@@ -572,6 +590,7 @@ void Broker::Impl::drop_subscription(Connection& c, Subscription& sub) {
     subs_trie_.erase(sub.pattern, &sub);
   }
   release_publishers(sub.blocked_publishers);
+  if (sub.uid_counted) --usage_of(c).subscriptions;
   // Items still queued stay deliverable but no longer count against a bound.
   for (OutItem& item : c.out) {
     if (item.sub != &sub) continue;

@@ -58,8 +58,9 @@ struct Endpoint {
 Result<Endpoint> parse_endpoint(std::string_view text);
 
 struct ListenOptions {
-  std::uint32_t socket_mode = 0600;  // unix: permission bits of the socket file
-  std::uint32_t dir_mode = 0700;     // unix: of the directory when we create it
+  // unix: permission bits of the socket file; a directory we create gets
+  // 0700, or 0750 / 0755 when this grants the group / others access.
+  std::uint32_t socket_mode = 0600;
   int backlog = 512;
 };
 

@@ -1,6 +1,7 @@
 #include "asio_compat.hpp"
 #include "transport/unix/unix_transport.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -64,10 +65,30 @@ bool live_socket(const std::string& path) {
   return !ec;
 }
 
-void prepare_directory(const std::filesystem::path& dir, std::uint32_t mode) {
+// The directory mode that lets the socket mode take effect: 0700, or
+// 0750 / 0755 when the socket grants its group / everyone access.
+std::uint32_t dir_mode_for(std::uint32_t socket_mode) {
+  if (socket_mode & 0007) return 0755;
+  if (socket_mode & 0070) return 0750;
+  return 0700;
+}
+
+// Creates the socket's directory, or checks an existing one: it must be a
+// real directory (not a symlink), owned by us or root, and writable by
+// nobody else, or another user could swap the socket under us.
+void prepare_directory(const std::filesystem::path& dir, std::uint32_t socket_mode) {
   struct stat st {};
   if (::lstat(dir.c_str(), &st) == 0) {
+    if (S_ISLNK(st.st_mode)) fail(ELOOP, "socket directory " + dir.string() + " is a symlink; refusing to use it");
     if (!S_ISDIR(st.st_mode)) fail(ENOTDIR, "socket directory " + dir.string() + " is not a directory");
+    if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+      fail(EPERM, "socket directory " + dir.string() + " belongs to uid " + std::to_string(st.st_uid) +
+                      ", not to this user or root; refusing to use it");
+    }
+    if (st.st_mode & 0022) {
+      fail(EPERM, "socket directory " + dir.string() + " is writable by group or others (mode " +
+                      std::to_string(st.st_mode & 0777) + " decimal); refusing to use it");
+    }
     return;
   }
   if (errno != ENOENT) fail(errno, "cannot inspect socket directory " + dir.string());
@@ -76,6 +97,7 @@ void prepare_directory(const std::filesystem::path& dir, std::uint32_t mode) {
     std::filesystem::create_directories(dir.parent_path(), ec);
     if (ec) fail(ec.value(), "cannot create " + dir.parent_path().string());
   }
+  const std::uint32_t mode = dir_mode_for(socket_mode);
   if (::mkdir(dir.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
     fail(errno, "cannot create socket directory " + dir.string());
   }
@@ -88,7 +110,8 @@ class UnixListener final : public Listener {
       : acceptor_(ex), path_(endpoint.path) {
     if (path_.size() >= sizeof(sockaddr_un{}.sun_path)) fail(ENAMETOOLONG, "socket path too long: " + path_);
     const std::filesystem::path p(path_);
-    prepare_directory(p.has_parent_path() ? p.parent_path() : std::filesystem::path("."), options.dir_mode);
+    prepare_directory(p.has_parent_path() ? p.parent_path() : std::filesystem::path("."), options.socket_mode);
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     struct stat st {};
     if (::lstat(path_.c_str(), &st) == 0) {
@@ -120,14 +143,29 @@ class UnixListener final : public Listener {
 
   asio::awaitable<Result<std::unique_ptr<Stream>>> accept() override {
     auto [ec, socket] = co_await acceptor_.async_accept(aio::use_tuple);
+    if (ec == asio::error::no_descriptors || ec.value() == ENFILE) shed_one();
     if (ec) co_return ec;
     const PeerCredentials peer = peer_of(socket);
     co_return std::unique_ptr<Stream>(std::make_unique<UnixStream>(std::move(socket), peer, describe_peer(peer)));
   }
 
+  // Out of descriptors: the pending connection would sit in the backlog
+  // (its client waiting) and keep the acceptor readable. Give up the spare
+  // descriptor for a moment to accept it and close it at once, so the client
+  // learns it was refused; existing connections are untouched.
+  void shed_one() noexcept {
+    if (spare_fd_ < 0) return;
+    ::close(spare_fd_);
+    const int fd = ::accept4(acceptor_.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) ::close(fd);
+    spare_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+
   void close() noexcept override {
     if (closed_) return;
     closed_ = true;
+    if (spare_fd_ >= 0) ::close(spare_fd_);
+    spare_fd_ = -1;
     std::error_code ignored;
     acceptor_.close(ignored);
     // Remove the socket file only if it is still the one we created.
@@ -144,6 +182,7 @@ class UnixListener final : public Listener {
   std::string path_;
   dev_t dev_ = 0;
   ino_t ino_ = 0;
+  int spare_fd_ = -1;  // reserved for shedding connections when descriptors run out
   bool closed_ = false;
 };
 
