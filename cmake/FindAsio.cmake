@@ -18,5 +18,11 @@ if(Asio_FOUND AND NOT TARGET Asio::asio)
   # Standalone mode; no deprecated APIs so code stays portable to newer Asio.
   target_compile_definitions(Asio::asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
   target_link_libraries(Asio::asio INTERFACE Threads::Threads)
+  # Asio 1.22 recognises clang's coroutines only with libc++'s
+  # <experimental/coroutine>; with libstdc++'s <coroutine> (which it does
+  # detect) co_await works too, so say so.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    target_compile_definitions(Asio::asio INTERFACE ASIO_HAS_CO_AWAIT=1)
+  endif()
 endif()
 mark_as_advanced(Asio_INCLUDE_DIR)

@@ -26,8 +26,6 @@ namespace {
 constexpr std::size_t kMaxBatchItems = 256;
 constexpr std::size_t kMaxBatchBytes = 256 * 1024;
 constexpr auto kHousekeepingTick = std::chrono::milliseconds(50);
-constexpr std::uint32_t kProtocolVersion = 1;
-constexpr const char* kBrokerVersion = "daemoneye-broker/0.1.0";
 
 bool is_fd_exhaustion(const std::error_code& ec) {
   return ec.category() == std::system_category() &&

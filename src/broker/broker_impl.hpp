@@ -37,6 +37,8 @@ namespace eb = daemoneye::eventbus;
 using Clock = std::chrono::steady_clock;
 using FramePtr = std::shared_ptr<const std::string>;
 
+inline constexpr const char* kBrokerVersion = "daemoneye-broker/0.1.0";
+
 struct Connection;
 struct QueueGroup;
 

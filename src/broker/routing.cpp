@@ -208,7 +208,7 @@ void Broker::Impl::on_hello(Connection& c, std::string_view body) {
   w.set_protocol_version(kProtocolVersion);
   w.set_client_id(c.id);
   w.set_client_name(c.name);
-  w.set_broker_version("daemoneye-broker/0.1.0");
+  w.set_broker_version(kBrokerVersion);
   auto* lim = w.mutable_limits();
   lim->set_max_frame_bytes(opt_.max_frame_bytes);
   lim->set_max_subscriptions(opt_.max_subscriptions);

@@ -50,7 +50,7 @@ std::string Broker::Impl::stats_json() const {
   using nlohmann::json;
   const auto now = Clock::now();
   json j;
-  j["broker"] = {{"version", "daemoneye-broker/0.1.0"},
+  j["broker"] = {{"version", kBrokerVersion},
                  {"uptime_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - started_at_).count()},
                  {"endpoints", endpoints()},
                  {"connections", conns_.size()}};
