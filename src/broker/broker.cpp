@@ -39,6 +39,7 @@ void Broker::start() { impl_->start(); }
 asio::awaitable<void> Broker::shutdown() { return impl_->shutdown(); }
 std::string Broker::stats_json() const { return impl_->stats_json(); }
 std::vector<std::string> Broker::endpoints() const { return impl_->endpoints(); }
+void Broker::adopt(std::unique_ptr<eventbus::transport::Stream> stream) { impl_->adopt(std::move(stream)); }
 void Broker::set_policy(std::shared_ptr<const AccessPolicy> policy) { impl_->set_policy(std::move(policy)); }
 void Broker::vouch(std::int64_t pid, std::uint64_t start_time, std::string role) {
   impl_->vouch(pid, start_time, std::move(role));
@@ -50,7 +51,6 @@ bool Subscription::full() const noexcept {
 
 Broker::Impl::Impl(asio::io_context& io, BrokerOptions options)
     : io_(io), opt_(std::move(options)), housekeeping_timer_(io) {
-  if (opt_.endpoints.empty()) throw std::invalid_argument("broker needs at least one endpoint");
   if (opt_.max_frame_bytes < 1024) throw std::invalid_argument("max_frame_bytes must be at least 1024");
   if (opt_.heartbeat_timeout <= opt_.heartbeat_interval) {
     throw std::invalid_argument("heartbeat timeout must be longer than the heartbeat interval");
@@ -99,64 +99,64 @@ asio::awaitable<void> Broker::Impl::accept_loop(eb::transport::Listener* listene
       co_await pause.async_wait(aio::use_tuple);
       continue;
     }
-    now_ = Clock::now();
-    if (conns_.size() >= opt_.max_connections) {
-      ++counters_.connections_refused;
-      ++counters_.limit_hits;
-      v1::Error err;
-      err.set_code(v1::ERROR_CODE_TOO_MANY_CONNECTIONS);
-      err.set_message("broker has reached its limit of " + std::to_string(opt_.max_connections) + " connections");
-      err.set_op(v1::OP_HELLO);
-      err.set_fatal(true);
-      std::string frame;
-      eb::detail::append_frame(frame, FrameKind::error, err);
-      asio::co_spawn(io_, refuse(std::move(*r), std::move(frame)), asio::detached);
-      continue;
-    }
-    auto c = std::make_shared<Connection>(io_.get_executor(), std::move(*r));
-    c->id = next_conn_id_++;
-    c->peer = c->stream->peer();
-    if (!quota_exempt(*c)) {
-      UidUsage& u = usage_of(*c);
-      if (u.connections >= opt_.max_connections_per_uid) {
-        ++counters_.connections_refused;
-        ++counters_.limit_hits;
-        v1::Error err;
-        err.set_code(v1::ERROR_CODE_TOO_MANY_CONNECTIONS);
-        err.set_message("uid " + std::to_string(c->peer.uid) + " has reached its limit of " +
-                        std::to_string(opt_.max_connections_per_uid) + " connections");
-        err.set_op(v1::OP_HELLO);
-        err.set_fatal(true);
-        std::string frame;
-        eb::detail::append_frame(frame, FrameKind::error, err);
-        asio::co_spawn(io_, refuse(std::move(c->stream), std::move(frame)), asio::detached);
-        continue;
-      }
-      ++u.connections;
-      c->uid_counted = true;
-      c->bucket.rate = opt_.publish_rate;
-      c->bucket.burst = opt_.publish_burst ? opt_.publish_burst : opt_.publish_rate;
-      c->bucket.tokens = c->bucket.burst;
-      c->bucket.last = now_;
-      if (u.bucket.last == Clock::time_point{}) {
-        u.bucket.rate = opt_.uid_publish_rate;
-        u.bucket.burst = opt_.uid_publish_rate;
-        u.bucket.tokens = u.bucket.burst;
-        u.bucket.last = now_;
-      }
-    }
-    c->max_out_bytes = opt_.max_connection_pending_bytes;
-    c->accepted_at = c->last_rx = now_;
-    c->direct_sub.conn = c.get();
-    c->direct_sub.max_msgs = opt_.default_max_pending_msgs;
-    c->direct_sub.max_bytes = opt_.default_max_pending_bytes;
-    c->direct_sub.overflow = Overflow::error;
-    conns_.emplace(c->id, c);
-    ++counters_.connections_total;
-    spdlog::debug("connection {} accepted from {}", c->id, c->stream->describe());
-    asio::co_spawn(io_, reader(c), asio::detached);
-    asio::co_spawn(io_, writer(c), asio::detached);
+    adopt(std::move(*r));
   }
+}
+
+void Broker::Impl::refuse_connection(std::unique_ptr<eb::transport::Stream> stream, std::string message) {
+  ++counters_.connections_refused;
+  ++counters_.limit_hits;
+  v1::Error err;
+  err.set_code(v1::ERROR_CODE_TOO_MANY_CONNECTIONS);
+  err.set_message(std::move(message));
+  err.set_op(v1::OP_HELLO);
+  err.set_fatal(true);
+  std::string frame;
+  eb::detail::append_frame(frame, FrameKind::error, err);
+  asio::co_spawn(io_, refuse(std::move(stream), std::move(frame)), asio::detached);
+}
+
+void Broker::Impl::adopt(std::unique_ptr<eb::transport::Stream> stream) {
+  now_ = Clock::now();
+  if (conns_.size() >= opt_.max_connections) {
+    refuse_connection(std::move(stream),
+                      "broker has reached its limit of " + std::to_string(opt_.max_connections) + " connections");
+    return;
+  }
+  auto c = std::make_shared<Connection>(io_.get_executor(), std::move(stream));
+  c->id = next_conn_id_++;
+  c->peer = c->stream->peer();
+  if (!quota_exempt(*c)) {
+    UidUsage& u = usage_of(*c);
+    if (u.connections >= opt_.max_connections_per_uid) {
+      refuse_connection(std::move(c->stream), "uid " + std::to_string(c->peer.uid) + " has reached its limit of " +
+                                                  std::to_string(opt_.max_connections_per_uid) + " connections");
+      return;
+    }
+    ++u.connections;
+    c->uid_counted = true;
+    c->bucket.rate = opt_.publish_rate;
+    c->bucket.burst = opt_.publish_burst ? opt_.publish_burst : opt_.publish_rate;
+    c->bucket.tokens = c->bucket.burst;
+    c->bucket.last = now_;
+    if (u.bucket.last == Clock::time_point{}) {
+      u.bucket.rate = opt_.uid_publish_rate;
+      u.bucket.burst = opt_.uid_publish_rate;
+      u.bucket.tokens = u.bucket.burst;
+      u.bucket.last = now_;
+    }
+  }
+  c->max_out_bytes = opt_.max_connection_pending_bytes;
+  c->accepted_at = c->last_rx = now_;
+  c->direct_sub.conn = c.get();
+  c->direct_sub.max_msgs = opt_.default_max_pending_msgs;
+  c->direct_sub.max_bytes = opt_.default_max_pending_bytes;
+  c->direct_sub.overflow = Overflow::error;
+  conns_.emplace(c->id, c);
+  ++counters_.connections_total;
+  spdlog::debug("connection {} accepted from {}", c->id, c->stream->describe());
+  asio::co_spawn(io_, reader(c), asio::detached);
+  asio::co_spawn(io_, writer(c), asio::detached);
 }
 
 asio::awaitable<void> Broker::Impl::refuse(std::unique_ptr<eb::transport::Stream> s, std::string frame) {

@@ -20,10 +20,14 @@
 
 #include "broker/access_policy.hpp"
 
+namespace daemoneye::eventbus::transport {
+class Stream;
+}
+
 namespace daemoneye::broker {
 
 struct BrokerOptions {
-  std::vector<std::string> endpoints;            // at least one: see resolve_endpoint()
+  std::vector<std::string> endpoints;            // see resolve_endpoint(); may be empty when streams are adopted
   std::uint32_t socket_mode = 0600;
   std::uint32_t max_frame_bytes = 1u << 20;      // 1 MiB
   std::uint32_t max_connections = 1024;
@@ -67,6 +71,10 @@ class Broker {
   // a one-line message on failure (errc::broker_running if a live broker
   // already owns an endpoint).
   void start();
+
+  // Serves a connection that arrived some other way (a socketpair from a
+  // spawned process, an in-memory stream in a fuzzer) as if accepted.
+  void adopt(std::unique_ptr<eventbus::transport::Stream> stream);
 
   // Stops accepting (removing socket files), says Goodbye to every client,
   // flushes what can be flushed within drain_timeout, then closes everything.

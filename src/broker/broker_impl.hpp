@@ -219,6 +219,8 @@ class Broker::Impl {
 
   // ---- connection lifecycle (broker.cpp)
   asio::awaitable<void> accept_loop(eb::transport::Listener* listener);
+  void adopt(std::unique_ptr<eb::transport::Stream> stream);
+  void refuse_connection(std::unique_ptr<eb::transport::Stream> stream, std::string message);
   asio::awaitable<void> reader(std::shared_ptr<Connection> c);
   asio::awaitable<void> writer(std::shared_ptr<Connection> c);
   asio::awaitable<void> refuse(std::unique_ptr<eb::transport::Stream> s, std::string frame);

@@ -85,6 +85,7 @@ asio::awaitable<Result<void>> Client::Impl::first_connect() {
     const std::error_code ec = r.error();
     const bool transient = ec == asio::error::connection_refused || ec == asio::error::not_found ||
                            ec == std::errc::no_such_file_or_directory || ec == errc::connection_lost ||
+                           ec == asio::error::broken_pipe || ec == asio::error::connection_reset ||
                            ec == errc::too_many_connections;
     if (!transient || Clock::now() + delay >= deadline) co_return ec;
     t.expires_after(delay);
@@ -114,10 +115,9 @@ asio::awaitable<Result<void>> Client::Impl::establish() {
   hello.set_client_version(kClientVersion);
   detail::append_frame(hello_frame, FrameKind::hello, hello);
   const asio::const_buffer hb(hello_frame.data(), hello_frame.size());
-  if (auto ec = co_await stream->write_all(std::span<const asio::const_buffer>(&hb, 1))) {
-    *alive = false;
-    co_return ec;
-  }
+  // A broker that refuses us (e.g. too many connections) writes its reason
+  // and closes, possibly before our hello is written: read it regardless.
+  const std::error_code write_error = co_await stream->write_all(std::span<const asio::const_buffer>(&hb, 1));
 
   reader_ = detail::FrameReader((1u << 20) + kDeliverOverhead);
   std::string_view frame;
@@ -132,6 +132,7 @@ asio::awaitable<Result<void>> Client::Impl::establish() {
     auto [ec, n] = co_await stream->read_some(reader_.prepare());
     if (ec) {
       *alive = false;
+      if (write_error) co_return write_error;
       co_return ec == asio::error::operation_aborted ? make_error_code(errc::timeout)
                                                      : make_error_code(errc::connection_lost);
     }
@@ -143,6 +144,7 @@ asio::awaitable<Result<void>> Client::Impl::establish() {
   v1::Frame f;
   if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) co_return errc::protocol_error;
   if (f.has_error()) co_return code_of(f.error());
+  if (write_error) co_return write_error;
   if (!f.has_welcome()) co_return errc::protocol_error;
   const v1::Welcome& w = f.welcome();
   if (w.protocol_version() != kProtocolVersion) co_return errc::unsupported_version;
