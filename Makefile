@@ -6,6 +6,10 @@
 #   make test    build and run every test (unit + multi-process integration)
 #   make demo    start the broker and show messages flowing between processes
 #   make install install programs, headers and the CMake package (PREFIX=/usr/local)
+#   make asan    build with AddressSanitizer+UBSan (build-asan/) and run every test
+#   make tsan    build with ThreadSanitizer (build-tsan/) and run every test
+#   make fuzz    build the libFuzzer targets with clang (build-fuzz/) and run each
+#                for FUZZ_SECONDS (default 60)
 
 BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
@@ -18,21 +22,27 @@ DEB_PACKAGES := build-essential cmake pkg-config \
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev \
   libgtest-dev libgmock-dev
 
+FUZZ_SECONDS ?= 60
+FUZZ_PACKAGES := clang-14 libfuzzer-14-dev libclang-rt-14-dev
+
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test demo install clean
+.PHONY: all deps install-packages build test demo install clean asan tsan fuzz fuzz-seeds
 
 all: build
 
 deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEB_PACKAGES)"
+
+install-packages:
 	@missing=""; \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 $(BUILD_DIR)/CMakeCache.txt: | deps
@@ -50,5 +60,21 @@ demo: build
 install: build
 	cmake --install $(BUILD_DIR) --prefix $(PREFIX)
 
+asan tsan: deps
+	cmake --preset $@ $(CMAKE_FLAGS)
+	cmake --build build-$@ -j $(JOBS)
+	cd build-$@ && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+fuzz: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(FUZZ_PACKAGES)"
+	cmake --preset fuzz
+	cmake --build build-fuzz -j $(JOBS) --target frame_fuzz topic_fuzz broker_fuzz
+	scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+# Regenerates the committed seed corpora from well-formed frames.
+fuzz-seeds: fuzz
+	cmake --build build-fuzz --target make_seeds
+	build-fuzz/fuzz/make_seeds fuzz/corpus
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz

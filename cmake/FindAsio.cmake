@@ -16,7 +16,12 @@ if(Asio_FOUND AND NOT TARGET Asio::asio)
   add_library(Asio::asio INTERFACE IMPORTED)
   set_target_properties(Asio::asio PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${Asio_INCLUDE_DIR}")
   # Standalone mode; no deprecated APIs so code stays portable to newer Asio.
-  target_compile_definitions(Asio::asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+  target_compile_definitions(Asio::asio INTERFACE ASIO_STANDALONE ASIO_NO_DEPRECATED
+    # Asio 1.22 decides between aligned_alloc/free and operator new/delete per
+    # translation unit (by whether libstdc++'s config was seen first), which
+    # mixes the two across files (AddressSanitizer: alloc-dealloc-mismatch).
+    # Pin it to operator new/delete everywhere.
+    ASIO_DISABLE_STD_ALIGNED_ALLOC)
   target_link_libraries(Asio::asio INTERFACE Threads::Threads)
   # Asio 1.22 recognises clang's coroutines only with libc++'s
   # <experimental/coroutine>; with libstdc++'s <coroutine> (which it does

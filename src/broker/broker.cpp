@@ -10,6 +10,7 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/use_awaitable.hpp>
+#include <google/protobuf/stubs/logging.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -55,6 +56,12 @@ Broker::Impl::Impl(asio::io_context& io, BrokerOptions options)
   if (opt_.heartbeat_timeout <= opt_.heartbeat_interval) {
     throw std::invalid_argument("heartbeat timeout must be longer than the heartbeat interval");
   }
+  // Protobuf logs every undecodable string field it meets; a hostile client
+  // could flood our log that way. Decoding failures are counted and logged
+  // (rate-limited) by the broker itself instead.
+  google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char*, int, const std::string& msg) {
+    if (level >= google::protobuf::LOGLEVEL_ERROR) spdlog::debug("protobuf: {}", msg);
+  });
   owner_uid_ = static_cast<std::uint32_t>(::geteuid());
   policy_ = opt_.policy ? opt_.policy : AccessPolicy::defaults(owner_uid_);
   policy_->validate();
