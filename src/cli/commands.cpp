@@ -46,7 +46,7 @@ std::unique_ptr<eb::SyncClient> connect(const Common& c, int& exit_code) {
   o.name = c.name;
   auto r = eb::SyncClient::connect(o);
   if (!r) {
-    exit_code = fail(fmt::format("cannot connect to {}: {}", o.endpoint, r.error().message()));
+    exit_code = fail(fmt::format("cannot connect to {}: {}", o.endpoint, r.describe()));
     return nullptr;
   }
   return std::move(*r);
@@ -128,13 +128,13 @@ int cmd_pub(const Common& c, const PubArgs& a) {
       auto r = direct ? client->publish_direct_confirmed(target, a.topic, payload, opts)
                       : client->publish_confirmed(a.topic, payload, opts);
       if (!r) {
-        fail(fmt::format("publish to '{}' failed: {}", a.topic, r.error().message()));
+        fail(fmt::format("publish to '{}' failed: {}", a.topic, r.describe()));
         return false;
       }
       return true;
     }
     auto r = client->publish(a.topic, payload, opts);
-    if (!r) fail(fmt::format("publish to '{}' failed: {}", a.topic, r.error().message()));
+    if (!r) fail(fmt::format("publish to '{}' failed: {}", a.topic, r.describe()));
     return static_cast<bool>(r);
   };
   if (a.from_stdin) {
@@ -149,7 +149,7 @@ int cmd_pub(const Common& c, const PubArgs& a) {
   }
   client->close();
   std::string msg;
-  if (auto ec = client->take_async_error(&msg)) return fail(fmt::format("broker reported: {}", msg));
+  if (auto ec = client->take_async_error(&msg)) return fail(fmt::format("broker reported: {}: {}", ec.message(), msg));
   return 0;
 }
 
@@ -158,7 +158,7 @@ int cmd_sub(const Common& c, const SubArgs& a) {
   auto client = connect(c, code);
   if (!client) return code;
   auto sub = client->subscribe(a.pattern, a.options);
-  if (!sub) return fail(fmt::format("subscribe to '{}' failed: {}", a.pattern, sub.error().message()));
+  if (!sub) return fail(fmt::format("subscribe to '{}' failed: {}", a.pattern, sub.describe()));
   const auto start = Clock::now();
   const auto deadline = a.timeout_s > 0 ? start + std::chrono::duration_cast<Clock::duration>(
                                                       std::chrono::duration<double>(a.timeout_s))
@@ -204,7 +204,7 @@ int cmd_request(const Common& c, const RequestArgs& a) {
   auto client = connect(c, code);
   if (!client) return code;
   auto r = client->request(a.topic, a.payload, std::chrono::milliseconds(a.timeout_ms));
-  if (!r) return fail(fmt::format("request on '{}' failed: {}", a.topic, r.error().message()));
+  if (!r) return fail(fmt::format("request on '{}' failed: {}", a.topic, r.describe()));
   if (a.json) {
     std::printf("%s\n", message_json(*r).c_str());
   } else {
@@ -222,7 +222,7 @@ int cmd_reply(const Common& c, const ReplyArgs& a) {
   eb::SubscribeOptions so;
   so.queue_group = a.queue;
   auto sub = client->subscribe(a.pattern, so);
-  if (!sub) return fail(fmt::format("subscribe to '{}' failed: {}", a.pattern, sub.error().message()));
+  if (!sub) return fail(fmt::format("subscribe to '{}' failed: {}", a.pattern, sub.describe()));
   const auto deadline = a.timeout_s > 0 ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                              std::chrono::duration<double>(a.timeout_s))
                                         : Clock::time_point::max();
@@ -250,7 +250,7 @@ int cmd_stats(const Common& c, bool json) {
   auto client = connect(c, code);
   if (!client) return code;
   auto r = client->request(std::string(eb::topics::kBusStats), "", std::chrono::seconds(5));
-  if (!r) return fail("stats request failed: " + r.error().message());
+  if (!r) return fail("stats request failed: " + r.describe());
   client->close();
   if (json) {
     std::printf("%s\n", r->payload.c_str());

@@ -83,11 +83,12 @@ asio::awaitable<Result<void>> Client::Impl::first_connect() {
     if (r) co_return r;
     // Refusals by the broker are final; an absent broker may still come up.
     const std::error_code ec = r.error();
+    if (ec == errc::too_many_connections && Clock::now() + delay >= deadline) co_return r;
     const bool transient = ec == asio::error::connection_refused || ec == asio::error::not_found ||
                            ec == std::errc::no_such_file_or_directory || ec == errc::connection_lost ||
                            ec == asio::error::broken_pipe || ec == asio::error::connection_reset ||
                            ec == errc::too_many_connections;
-    if (!transient || Clock::now() + delay >= deadline) co_return ec;
+    if (!transient || Clock::now() + delay >= deadline) co_return r;
     t.expires_after(delay);
     co_await t.async_wait(aio::use_tuple);
     delay = std::min(delay * 2, opt_.reconnect_max_delay);
@@ -143,7 +144,7 @@ asio::awaitable<Result<void>> Client::Impl::establish() {
 
   v1::Frame f;
   if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) co_return errc::protocol_error;
-  if (f.has_error()) co_return code_of(f.error());
+  if (f.has_error()) co_return Result<void>(code_of(f.error()), f.error().message());
   if (write_error) co_return write_error;
   if (!f.has_welcome()) co_return errc::protocol_error;
   const v1::Welcome& w = f.welcome();
@@ -379,7 +380,7 @@ asio::awaitable<Result<std::uint32_t>> Client::Impl::await_pending(std::uint64_t
   co_await p->timer.async_wait(aio::use_tuple);
   pending_pub_.erase(ref);
   if (!p->done) co_return errc::timeout;
-  if (p->ec) co_return p->ec;
+  if (p->ec) co_return Failure{p->ec, p->detail};
   co_return p->recipients;
 }
 
@@ -408,7 +409,7 @@ void Client::Impl::handle_frame(std::string_view frame) {
                                                                                     : nullptr;
       if (table != nullptr && e.ref() != 0) {
         if (auto it = table->find(e.ref()); it != table->end()) {
-          it->second->complete(ec);
+          it->second->complete(ec, e.message());
           break;
         }
       }
@@ -515,7 +516,7 @@ asio::awaitable<Result<std::shared_ptr<Client>>> Client::connect(asio::any_io_ex
   if (!ep) co_return ep.error();
   auto impl = std::make_shared<Impl>(ex, std::move(options), std::move(*ep));
   auto r = co_await impl->first_connect();
-  if (!r) co_return r.error();
+  if (!r) co_return r.failure();
   asio::co_spawn(ex, impl->run(), asio::detached);
   co_return std::shared_ptr<Client>(new Client(std::move(impl)));
 }
@@ -584,7 +585,7 @@ asio::awaitable<Result<std::uint64_t>> Client::subscribe(std::string pattern, Su
   }
   if (pending->ec && pending->ec != errc::connection_lost) {
     impl->subs_.erase(id);
-    co_return pending->ec;
+    co_return Failure{pending->ec, pending->detail};
   }
   co_return id;  // on connection_lost it is restored with the session
 }
@@ -609,7 +610,7 @@ asio::awaitable<Result<void>> Client::unsubscribe(std::uint64_t subscription_id)
   co_await pending->timer.async_wait(aio::use_tuple);
   impl->pending_sub_.erase(subscription_id);
   if (!pending->done) co_return errc::timeout;
-  if (pending->ec && pending->ec != errc::connection_lost) co_return pending->ec;
+  if (pending->ec && pending->ec != errc::connection_lost) co_return Failure{pending->ec, pending->detail};
   co_return Result<void>{};
 }
 
@@ -630,7 +631,7 @@ asio::awaitable<Result<Message>> Client::request(std::string topic, std::string 
   co_await p->timer.async_wait(aio::use_tuple);
   impl->pending_pub_.erase(ref);
   if (!p->done) co_return errc::timeout;
-  if (p->ec) co_return p->ec;
+  if (p->ec) co_return Failure{p->ec, p->detail};
   if (!p->reply) co_return errc::protocol_error;
   co_return std::move(*p->reply);
 }

@@ -41,12 +41,14 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     asio::steady_timer timer;
     bool done = false;
     std::error_code ec;
+    std::string detail;  // the broker's explanation of ec
     std::uint32_t recipients = 0;
     std::optional<Message> reply;
-    void complete(std::error_code e) {
+    void complete(std::error_code e, std::string why = {}) {
       if (done) return;
       done = true;
       ec = e;
+      detail = std::move(why);
       timer.cancel();
     }
   };

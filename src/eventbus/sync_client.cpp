@@ -83,7 +83,7 @@ Result<std::unique_ptr<SyncClient>> SyncClient::connect(ClientOptions options) {
     }
     co_return c;
   });
-  if (!r) return r.error();
+  if (!r) return r.failure();
   impl->client_ = std::move(*r);
   return std::unique_ptr<SyncClient>(new SyncClient(std::move(impl)));
 }

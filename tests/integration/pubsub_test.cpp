@@ -214,5 +214,89 @@ TEST_F(PubSub, SenderIdIsStampedByTheBrokerNotTakenFromThePublisher) {
   EXPECT_EQ(msgs[0]["sender_id"].get<std::uint64_t>(), welcome.client_id());
 }
 
+
+class RequestReply : public BusTest {};
+
+TEST_F(RequestReply, RequestsToAQueueGroupOfRepliersAreEachAnsweredByExactlyOneMember) {
+  auto r1 = listening("r1", cli({"reply", "svc.work", "--queue", "repliers", "--payload", "from-r1", "--timeout", "15",
+                                 "--name", "r1"},
+                                "r1"));
+  auto r2 = listening("r2", cli({"reply", "svc.work", "--queue", "repliers", "--payload", "from-r2", "--timeout", "15",
+                                 "--name", "r2"},
+                                "r2"));
+  std::map<std::string, int> answers;
+  for (int i = 0; i < 6; ++i) {
+    const CliResult r = run({"request", "svc.work", "job", "--timeout", "5000"});
+    ASSERT_EQ(r.code, 0) << r.err;
+    ++answers[r.out];
+  }
+  EXPECT_EQ(answers["from-r1\n"], 3);
+  EXPECT_EQ(answers["from-r2\n"], 3);
+  EXPECT_EQ(answers.size(), 2u);
+}
+
+TEST_F(RequestReply, RequestTimesOutWhenTheResponderNeverAnswers) {
+  // A plain subscriber takes the request but never replies.
+  auto mute = subscriber("mute", {"svc.mute", "--timeout", "15"});
+  const CliResult r = run({"request", "svc.mute", "anyone?", "--timeout", "300"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("timed out"), std::string::npos) << r.err;
+  EXPECT_GE(r.elapsed, 300ms);
+  EXPECT_TRUE(wait_lines(*mute, 1, 5s)) << "the request did reach the subscriber";
+}
+
+
+class Isolation : public BusTest {};
+
+TEST_F(Isolation, HashSubscriberSeesRequestsButNeverRepliesOnInboxTopics) {
+  auto snoop = subscriber("snoop", {"#", "-v", "--timeout", "15"});
+  auto echo = listening("echo", cli({"reply", "svc.echo", "--count", "1", "--timeout", "15", "--name", "echo"}, "echo"));
+  const CliResult r = run({"request", "svc.echo", "secret answer", "--timeout", "5000"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "secret answer\n");
+  const CliResult sentinel = run({"pub", "zz.sentinel", "end", "--confirm"});
+  ASSERT_EQ(sentinel.code, 0);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto lines = snoop->out_lines();
+        return std::find(lines.begin(), lines.end(), "zz.sentinel end") != lines.end();
+      },
+      5s))
+      << snoop->out();
+  EXPECT_NE(snoop->out().find("svc.echo secret answer"), std::string::npos) << "the request itself is public";
+  for (const auto& line : snoop->out_lines()) {
+    EXPECT_FALSE(line.starts_with("_")) << "a wildcard reached a reserved topic: " << line;
+  }
+}
+
+TEST_F(Isolation, ReservedPatternSubscriptionIsRefusedByTheBroker) {
+  RawClient c(socket());
+  c.handshake("inbox-snooper");
+  v1::Frame f;
+  f.mutable_subscribe()->set_subscription_id(1);
+  f.mutable_subscribe()->set_pattern("_inbox.#");
+  ASSERT_TRUE(c.send(f));
+  const auto e = c.read_error(5s);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->code(), v1::ERROR_CODE_RESERVED_TOPIC) << e->message();
+  EXPECT_FALSE(e->fatal());
+  EXPECT_TRUE(c.ping_pong());
+}
+
+TEST_F(Isolation, PubStdinPublishesEachLineAsOneMessage) {
+  auto sink = subscriber("sink", {"lines.in", "--count", "3", "--timeout", "15"});
+  const std::string input = dir_.file("input.txt");
+  {
+    std::FILE* f = std::fopen(input.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("first line\nsecond line\nthird line\n", f);
+    std::fclose(f);
+  }
+  auto pub = start_cli(dir_, socket(), {"pub", "lines.in", "--stdin"}, "pub", input);
+  ASSERT_EQ(pub->wait(10s), 0) << pub->err();
+  ASSERT_EQ(sink->wait(10s), 0) << sink->err();
+  EXPECT_EQ(sink->out_lines(), (std::vector<std::string>{"first line", "second line", "third line"}));
+}
+
 }  // namespace
 }  // namespace daemoneye::testing

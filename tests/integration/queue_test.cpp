@@ -261,5 +261,92 @@ TEST_F(QueueGroups, MessageNeverAckedIsDeadLetteredAfterMaxDeliveriesWithExplana
   EXPECT_EQ((*g)["backlog"], 0);
 }
 
+
+class DurableGroups : public BusTest {
+ protected:
+  void publish(std::vector<std::string> args) {
+    args.insert(args.begin(), "pub");
+    args.push_back("--confirm");
+    const CliResult r = run(args);
+    ASSERT_EQ(r.code, 0) << "pub failed: " << r.err;
+  }
+  static std::uint64_t unacked_of(const json& s, const std::string& name) {
+    const json* c = find_client(s, name);
+    if (c == nullptr || (*c)["subscriptions"].empty()) return 0;
+    return (*c)["subscriptions"][0]["unacked"].get<std::uint64_t>();
+  }
+};
+
+TEST_F(DurableGroups, ManualAckGroupKeepsCollectingAfterItsLastMemberLeftCleanly) {
+  auto first = subscriber("first", {"jobs.durable", "--queue", "keepers", "--ack", "--count", "1", "--timeout", "15"});
+  publish({"jobs.durable", "before"});
+  ASSERT_EQ(first->wait(10s), 0) << first->err();
+  EXPECT_EQ(first->out(), "before\n");
+  ASSERT_TRUE(wait_client_gone(socket(), "first"));
+
+  publish({"jobs.durable", "late-{n}", "--count", "3"});
+  json s;
+  ASSERT_TRUE(wait_for_stats(
+      socket(),
+      [](const json& st) {
+        const json* g = find_group(st, "keepers");
+        return g != nullptr && (*g)["members"] == 0 && (*g)["backlog"] == 3;
+      },
+      10s, &s))
+      << s.dump();
+
+  auto second = subscriber("second", {"jobs.durable", "--queue", "keepers", "--ack", "--count", "3", "--timeout", "15"});
+  ASSERT_EQ(second->wait(10s), 0) << second->err();
+  EXPECT_EQ(second->out_lines(), numbered("late-", 3));
+}
+
+TEST_F(DurableGroups, MessageWhoseMembersKeepDyingIsDeadLetteredWithReasonMemberLeft) {
+  auto dead = subscriber("dead", {"control.bus.deadletter.#", "--json", "--count", "1", "--timeout", "15"});
+  const std::vector<std::string> member{"tasks.cursed", "--queue", "cursed", "--ack", "--max-deliveries", "2",
+                                        "--timeout", "20"};
+  auto a = subscriber("a", member);
+  a->signal(SIGSTOP);
+  publish({"tasks.cursed", "poison"});
+  ASSERT_TRUE(wait_for_stats(socket(), [&](const json& st) { return unacked_of(st, "a") == 1; }, 10s));
+
+  auto b = subscriber("b", member);
+  b->signal(SIGSTOP);
+  a->signal(SIGKILL);  // first delivery lost with its member: redelivered to b
+  ASSERT_TRUE(wait_for_stats(socket(), [&](const json& st) { return unacked_of(st, "b") == 1; }, 10s));
+  b->signal(SIGKILL);  // second delivery lost too: that was the last allowed
+
+  ASSERT_EQ(dead->wait(10s), 0) << dead->err();
+  const auto msgs = json_lines(*dead);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0]["topic"], "control.bus.deadletter.cursed");
+  EXPECT_EQ(msgs[0]["payload"], "poison");
+  EXPECT_EQ(msgs[0]["headers"]["deadletter.reason"], "member left");
+  EXPECT_EQ(msgs[0]["headers"]["deadletter.deliveries"], "2");
+  EXPECT_EQ(stats()["totals"]["dead_lettered"], 1);
+}
+
+
+class GroupSettings : public BusTest {};
+
+TEST_F(GroupSettings, JoiningAGroupWithAnotherStrategyOrAckModeIsRefused) {
+  auto first = subscriber("first", {"jobs.x", "--queue", "g", "--strategy", "round-robin", "--timeout", "15"});
+  const CliResult other_strategy = run({"sub", "jobs.x", "--queue", "g", "--strategy", "random", "--timeout", "5"});
+  EXPECT_EQ(other_strategy.code, 1);
+  EXPECT_NE(other_strategy.err.find("mismatch"), std::string::npos) << other_strategy.err;
+  const CliResult other_ack = run({"sub", "jobs.x", "--queue", "g", "--ack", "--timeout", "5"});
+  EXPECT_EQ(other_ack.code, 1);
+  EXPECT_NE(other_ack.err.find("mismatch"), std::string::npos) << other_ack.err;
+  const json s = stats();
+  const json* g = find_group(s, "g");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ((*g)["members"], 1);
+}
+
+TEST_F(GroupSettings, ManualAckWithoutAQueueGroupIsRefused) {
+  const CliResult r = run({"sub", "jobs.y", "--ack", "--timeout", "5"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("invalid argument"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace daemoneye::testing

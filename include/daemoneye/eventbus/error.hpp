@@ -52,6 +52,12 @@ inline std::error_code make_error_code(errc e) noexcept {
   return {static_cast<int>(e), eventbus_category()};
 }
 
+// An error with, where the broker gave one, its explanation (one line).
+struct Failure {
+  std::error_code code;
+  std::string detail;
+};
+
 // A value or an error, shaped like std::expected (C++23) so it can be swapped
 // for it later. Accessing the wrong alternative is a programming error.
 template <class T>
@@ -59,8 +65,9 @@ class [[nodiscard]] Result {
  public:
   Result() = default;                         // holds T{}, as std::expected does
   Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(std::error_code ec) : v_(ec) {}     // NOLINT
-  Result(errc e) : v_(make_error_code(e)) {} // NOLINT
+  Result(std::error_code ec, std::string detail = {}) : v_(Failure{ec, std::move(detail)}) {}  // NOLINT
+  Result(errc e) : v_(Failure{make_error_code(e), {}}) {}                                       // NOLINT
+  Result(Failure f) : v_(std::move(f)) {}                                                       // NOLINT
 
   bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
@@ -71,10 +78,19 @@ class [[nodiscard]] Result {
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
-  std::error_code error() const { return has_value() ? std::error_code{} : std::get<1>(v_); }
+  std::error_code error() const { return has_value() ? std::error_code{} : std::get<1>(v_).code; }
+  // The broker's explanation of the error, if it sent one; else empty.
+  std::string detail() const { return has_value() ? std::string{} : std::get<1>(v_).detail; }
+  Failure failure() const { return has_value() ? Failure{} : std::get<1>(v_); }
+  // "message: detail" (or just the code's message).
+  std::string describe() const {
+    if (has_value()) return {};
+    const auto& f = std::get<1>(v_);
+    return f.detail.empty() ? f.code.message() : f.code.message() + ": " + f.detail;
+  }
 
  private:
-  std::variant<T, std::error_code> v_;
+  std::variant<T, Failure> v_;
 };
 
 // Result<void>: success or an error.
@@ -82,14 +98,21 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(std::error_code ec) : ec_(ec) {}     // NOLINT
-  Result(errc e) : ec_(make_error_code(e)) {} // NOLINT
-  bool has_value() const noexcept { return !ec_; }
-  explicit operator bool() const noexcept { return !ec_; }
-  std::error_code error() const { return ec_; }
+  Result(std::error_code ec, std::string detail = {}) : f_{ec, std::move(detail)} {}  // NOLINT
+  Result(errc e) : f_{make_error_code(e), {}} {}                                    // NOLINT
+  Result(Failure f) : f_(std::move(f)) {}                                           // NOLINT
+  bool has_value() const noexcept { return !f_.code; }
+  explicit operator bool() const noexcept { return !f_.code; }
+  std::error_code error() const { return f_.code; }
+  std::string detail() const { return f_.detail; }
+  Failure failure() const { return f_; }
+  std::string describe() const {
+    if (!f_.code) return {};
+    return f_.detail.empty() ? f_.code.message() : f_.code.message() + ": " + f_.detail;
+  }
 
  private:
-  std::error_code ec_;
+  Failure f_;
 };
 
 }  // namespace daemoneye::eventbus
