@@ -40,6 +40,12 @@ class MemoryStream final : public eb::transport::Stream {
   asio::awaitable<std::error_code> write_all(std::span<const asio::const_buffer>) override {
     co_return std::error_code{};
   }
+  std::pair<std::error_code, std::size_t> try_write(std::span<const asio::const_buffer> buffers) override {
+    std::size_t n = 0;
+    for (const auto& b : buffers) n += b.size();
+    return {std::error_code{}, n};
+  }
+  asio::awaitable<std::error_code> wait_writable() override { co_return std::error_code{}; }
   void close() noexcept override { closed_ = true; }
   eb::transport::PeerCredentials peer() const noexcept override {
     eb::transport::PeerCredentials p;

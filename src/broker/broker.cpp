@@ -228,6 +228,10 @@ void Broker::Impl::mark_dirty(Connection& c) {
   }
 }
 
+// Writes queued frames with non-blocking gathered writes. Items are only
+// "in flight" during the system call itself, so while the socket is full
+// every queued message but a partly written one can still be dropped by its
+// subscription's overflow strategy.
 asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
   std::vector<asio::const_buffer> bufs;
   bufs.reserve(kMaxBatchItems);
@@ -249,9 +253,9 @@ asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
     std::size_t bytes = 0;
     for (OutItem& item : c->out) {
       if (items == kMaxBatchItems || bytes >= kMaxBatchBytes) break;
-      ++items;
+      const bool front = items++ == 0;
       if (item.dropped) continue;
-      if (item.kind == OutItem::Kind::notice) {
+      if (item.kind == OutItem::Kind::notice && !item.frame) {
         Subscription* sub = item.sub;
         if (sub == nullptr || sub->dropped_unreported == 0) {
           item.dropped = true;
@@ -266,24 +270,47 @@ asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
         sub->notice_queued = false;
         auto frame = std::make_shared<std::string>();
         eb::detail::append_frame(*frame, FrameKind::notice, notice);
+        item.bytes = static_cast<std::uint32_t>(frame->size());
+        c->out_bytes += item.bytes;
         item.frame = std::move(frame);
         item.sub = nullptr;  // a notice never counts against the bound
       }
-      item.writing = true;
-      bufs.emplace_back(item.frame->data(), item.frame->size());
-      bytes += item.frame->size();
+      const std::size_t skip = front ? c->partial : 0;
+      bufs.emplace_back(item.frame->data() + skip, item.frame->size() - skip);
+      bytes += item.frame->size() - skip;
     }
+    std::size_t written = 0;
     if (!bufs.empty()) {
-      const std::error_code ec = co_await c->stream->write_all(bufs);
-      if (c->dead) break;
+      auto [ec, n] = c->stream->try_write(bufs);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        const std::error_code wait = co_await c->stream->wait_writable();
+        if (c->dead) break;
+        if (wait) {
+          close_connection(*c, "write failed: " + wait.message());
+          break;
+        }
+        continue;  // gather again: the queue may have changed meanwhile
+      }
       if (ec) {
         close_connection(*c, "write failed: " + ec.message());
         break;
       }
+      written = n;
     }
     const auto done = Clock::now();
     for (std::size_t i = 0; i < items; ++i) {
-      item_written(*c, c->out.front(), done);
+      OutItem& item = c->out.front();
+      if (!item.dropped) {
+        const std::size_t left = item.frame->size() - c->partial;
+        if (written < left) {
+          c->partial += written;
+          item.writing = true;
+          break;
+        }
+        written -= left;
+      }
+      c->partial = 0;
+      item_written(*c, item, done);
       c->out.pop_front();
     }
   }
@@ -394,7 +421,15 @@ asio::awaitable<void> Broker::Impl::housekeeping() {
         }
         continue;
       }
-      if (c->blocked_on > 0 || c->throttled_until > now_) continue;  // we stopped reading it; silence is ours
+      if (c->blocked_on > 0 || c->throttled_until > now_) {
+        // We stopped reading it, so its silence is ours; keep pinging it so
+        // that it sees a live broker while it waits.
+        if (now_ - c->last_ping > opt_.heartbeat_interval) {
+          c->last_ping = now_;
+          send_control(*c, FrameKind::ping, v1::Ping{});
+        }
+        continue;
+      }
       const auto idle = now_ - c->last_rx;
       if (idle > opt_.heartbeat_timeout) {
         ++counters_.heartbeat_timeouts;
@@ -403,6 +438,7 @@ asio::awaitable<void> Broker::Impl::housekeeping() {
                  " ms");
       } else if (idle > opt_.heartbeat_interval && !c->ping_outstanding) {
         c->ping_outstanding = true;
+        c->last_ping = now_;
         send_control(*c, FrameKind::ping, v1::Ping{});
       }
     }

@@ -58,7 +58,7 @@ struct OutItem {
   std::uint32_t bytes = 0;
   Kind kind = Kind::frame;
   bool dropped = false;  // tombstone left by drop-oldest
-  bool writing = false;  // handed to the stream; can no longer be dropped
+  bool writing = false;  // partly written; can no longer be dropped
 };
 
 struct Subscription {
@@ -167,6 +167,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   std::deque<OutItem> out;
   std::uint64_t out_bytes = 0;
+  std::size_t partial = 0;      // bytes of out.front() already written
+  Clock::time_point last_ping{};
   asio::steady_timer writer_wake;
   asio::steady_timer reader_wake;
   int blocked_on = 0;           // subscriptions/groups this publisher waits for

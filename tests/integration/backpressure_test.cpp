@@ -211,12 +211,10 @@ class BlockedPublisher : public Backpressure {
   }
 };
 
-// PRODUCT BUG (reported): a publisher that the broker stops reading because of
-// a block-policy subscriber hears nothing from the broker (no pings: the
-// broker skips blocked connections in its heartbeat round) and its client
-// library drops the connection after the heartbeat timeout ("broker stopped
-// answering"), losing what it had buffered. Block must slow the publisher
-// down, not disconnect it.
+// A publisher that the broker stops reading because of a block-policy
+// subscriber must still hear from the broker (pings), or its client library
+// would take the silence for a dead broker and drop the connection, losing
+// what it had buffered. Block slows the publisher down; it never disconnects it.
 TEST_F(BlockedPublisher, PublisherBlockedLongerThanTheHeartbeatTimeoutStaysConnectedAndLosesNothing) {
   constexpr std::size_t kN = 1500;  // the slow subscriber holds the publisher back for well over 600 ms at a time
   const std::string n = std::to_string(kN);

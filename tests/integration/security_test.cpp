@@ -131,12 +131,13 @@ TEST_F(AccessControlTest, ReservedNamesCannotBeClaimedByOthers) {
 }
 
 TEST_F(AccessControlTest, PolicyReloadOnSighupKeepsConnectionsAndRevokesWhatIsNoLongerAllowed) {
-  auto sub = nobody({"sub", "events.test.#", "--name", "reload-victim", "--timeout", "20"}, "victim");
-  listening("reload-victim", std::move(sub));
+  auto victim = listening("reload-victim",
+                          nobody({"sub", "events.test.#", "--name", "reload-victim", "--timeout", "20"}, "victim"));
   auto other = subscriber("reload-bystander", {"events.test.#", "--timeout", "20"});
   // New policy: uid 65534 may only publish.
   std::string narrower = kPolicy;
-  narrower.replace(narrower.find("subscribe = [\"events.test.#\"]"), 30, "subscribe = []                ");
+  const std::string grant = "subscribe = [\"events.test.#\"]";
+  narrower.replace(narrower.find(grant), grant.size(), "subscribe = []");
   write_text(config_, narrower);
   broker_->process().signal(SIGHUP);
   nlohmann::json last;
@@ -162,9 +163,7 @@ TEST_F(AccessControlTest, PerUidConnectionQuotaRefusesTheExcess) {
   std::vector<std::unique_ptr<Process>> held;
   for (int i = 0; i < 4; ++i) {
     const std::string name = "quota-" + std::to_string(i);
-    held.push_back(nobody({"sub", "events.test.q", "--name", name, "--timeout", "20"}, name));
-    listening(name, std::move(held.back()));
-    held.pop_back();
+    held.push_back(listening(name, nobody({"sub", "events.test.q", "--name", name, "--timeout", "20"}, name)));
   }
   auto r = run_nobody({"pub", "events.test.q", "x"});
   EXPECT_EQ(r.code, 1);

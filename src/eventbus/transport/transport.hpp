@@ -39,6 +39,11 @@ class Stream {
   virtual asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(std::span<char> into) = 0;
   // Writes every byte of every buffer (gathered, one system call when possible).
   virtual asio::awaitable<std::error_code> write_all(std::span<const asio::const_buffer> buffers) = 0;
+  // Writes what the transport takes right now, without waiting (one gathered
+  // system call); asio::error::would_block when it takes nothing.
+  virtual std::pair<std::error_code, std::size_t> try_write(std::span<const asio::const_buffer> buffers) = 0;
+  // Completes when try_write can make progress again.
+  virtual asio::awaitable<std::error_code> wait_writable() = 0;
   // Idempotent; pending operations complete with operation_aborted.
   virtual void close() noexcept = 0;
   virtual PeerCredentials peer() const noexcept = 0;
