@@ -159,6 +159,19 @@ TEST_F(AccessControlTest, PolicyReloadOnSighupKeepsConnectionsAndRevokesWhatIsNo
   EXPECT_EQ(run_nobody({"pub", "events.test.ok", "x", "--confirm"}).code, 0);
 }
 
+TEST_F(AccessControlTest, RestrictedClientAnswersRequestsButCannotWriteToOtherInboxes) {
+  auto responder = listening("nobody-echo", nobody({"reply", "events.test.svc", "--name", "nobody-echo", "--count", "1",
+                                                    "--timeout", "10"},
+                                                   "echo"));
+  auto r = run({"request", "events.test.svc", "question", "--timeout", "3000"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "question\n");
+  // An inbox topic it was not asked to answer on is refused.
+  auto forged = run_nobody({"pub", "_inbox.1.1", "forged", "--confirm"});
+  EXPECT_EQ(forged.code, 1);
+  EXPECT_NE(forged.err.find("not a reply"), std::string::npos) << forged.err;
+}
+
 TEST_F(AccessControlTest, PerUidConnectionQuotaRefusesTheExcess) {
   std::vector<std::unique_ptr<Process>> held;
   for (int i = 0; i < 4; ++i) {
