@@ -136,6 +136,7 @@ std::shared_ptr<const broker::AccessPolicy> load_config(const std::string& path,
     set_if(path, *b, "max_pending_msgs", o.default_max_pending_msgs);
     set_if(path, *b, "max_pending_bytes", o.default_max_pending_bytes);
     set_if(path, *b, "max_connection_pending_bytes", o.max_connection_pending_bytes);
+    set_if(path, *b, "max_uid_pending_bytes", o.max_uid_pending_bytes);
     set_if(path, *b, "publish_rate", o.publish_rate);
     set_if(path, *b, "publish_burst", o.publish_burst);
     set_if(path, *b, "uid_publish_rate", o.uid_publish_rate);

@@ -47,7 +47,7 @@ void Broker::vouch(std::int64_t pid, std::uint64_t start_time, std::string role)
 }
 
 bool Subscription::full() const noexcept {
-  return pending_msgs >= max_msgs || pending_bytes >= max_bytes || conn->out_bytes >= conn->max_out_bytes;
+  return pending_msgs >= max_msgs || pending_bytes >= max_bytes || conn->output_full();
 }
 
 Broker::Impl::Impl(asio::io_context& io, BrokerOptions options)
@@ -142,6 +142,8 @@ void Broker::Impl::adopt(std::unique_ptr<eb::transport::Stream> stream) {
     }
     ++u.connections;
     c->uid_counted = true;
+    u.max_pending_bytes = opt_.max_uid_pending_bytes;
+    c->uid_usage = &u;  // unordered_map nodes are stable; entries are never erased
     c->bucket.rate = opt_.publish_rate;
     c->bucket.burst = opt_.publish_burst ? opt_.publish_burst : opt_.publish_rate;
     c->bucket.tokens = c->bucket.burst;
@@ -208,6 +210,13 @@ asio::awaitable<void> Broker::Impl::reader(std::shared_ptr<Connection> c) {
       counters_.bytes_in += wire;
       handle_frame(*c, frame);
     }
+    // A client that does not read its answers gets no more of them: stop
+    // reading it until its queue drains (or it is closed as a slow consumer).
+    if (c->output_full() && !c->dead && !c->closing) c->paused_for_output = true;
+    while (c->paused_for_output && !c->dead && !c->closing) {
+      c->reader_wake.expires_at(Clock::time_point::max());
+      co_await c->reader_wake.async_wait(aio::use_tuple);
+    }
     // Block overflow: stop reading this publisher until its subscribers drain.
     while (c->blocked_on > 0 && !c->dead && !c->closing) {
       c->reader_wake.expires_at(Clock::time_point::max());
@@ -243,6 +252,7 @@ asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
       }
       c->writer_waiting = true;
       c->dirty = false;
+      c->last_write = Clock::now();
       c->writer_wake.expires_at(Clock::time_point::max());
       co_await c->writer_wake.async_wait(aio::use_tuple);
       c->writer_waiting = false;
@@ -271,7 +281,7 @@ asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
         auto frame = std::make_shared<std::string>();
         eb::detail::append_frame(*frame, FrameKind::notice, notice);
         item.bytes = static_cast<std::uint32_t>(frame->size());
-        c->out_bytes += item.bytes;
+        c->add_out(item.bytes);
         item.frame = std::move(frame);
         item.sub = nullptr;  // a notice never counts against the bound
       }
@@ -298,6 +308,7 @@ asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
       written = n;
     }
     const auto done = Clock::now();
+    if (written > 0) c->last_write = done;
     for (std::size_t i = 0; i < items; ++i) {
       OutItem& item = c->out.front();
       if (!item.dropped) {
@@ -317,7 +328,12 @@ asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
 }
 
 void Broker::Impl::item_written(Connection& c, OutItem& item, Clock::time_point done) {
-  c.out_bytes -= item.bytes;
+  c.sub_out(item.bytes);
+  if (c.paused_for_output && c.out_bytes < c.max_out_bytes / 2 &&
+      (!c.uid_usage || c.uid_usage->pending_bytes < c.uid_usage->max_pending_bytes / 2)) {
+    c.paused_for_output = false;
+    c.reader_wake.cancel();
+  }
   if (item.dropped) return;
   ++c.msgs_out;
   c.bytes_out += item.bytes;
@@ -418,6 +434,15 @@ asio::awaitable<void> Broker::Impl::housekeeping() {
         if (now_ - c->accepted_at > opt_.handshake_timeout) {
           fail(*c, eb::errc::handshake_timeout, "no hello within " + std::to_string(opt_.handshake_timeout.count()) + " ms",
                v1::OP_HELLO);
+        }
+        continue;
+      }
+      if (c->paused_for_output) {
+        if (now_ - c->last_write > opt_.heartbeat_timeout) {
+          ++counters_.slow_consumers;
+          // It reads nothing, so an error frame could not reach it either.
+          close_connection(*c, "slow consumer: " + std::to_string(c->out_bytes) + " queued bytes not read for " +
+                                   std::to_string(opt_.heartbeat_timeout.count()) + " ms");
         }
         continue;
       }

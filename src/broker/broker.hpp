@@ -40,8 +40,13 @@ struct BrokerOptions {
   std::uint32_t publish_burst = 0;               // bucket size; 0: one second's worth
   std::uint32_t uid_publish_rate = 0;            // messages/s for all restricted connections of one uid
   // Bytes queued to one connection across all its subscriptions; past it
-  // each subscription's overflow strategy applies as if its own bound were hit.
+  // each subscription's overflow strategy applies as if its own bound were
+  // hit, and the broker stops reading the connection (its requests would
+  // only queue more answers) until it drains; a connection that makes no
+  // progress draining for heartbeat_timeout is closed as a slow consumer.
   std::uint64_t max_connection_pending_bytes = 64u << 20;
+  // The same, summed over all connections of one uid other than the broker's.
+  std::uint64_t max_uid_pending_bytes = 256u << 20;
   std::uint32_t default_max_pending_msgs = 8192; // per subscription
   std::uint64_t default_max_pending_bytes = 16u << 20;
   std::uint32_t max_group_backlog_msgs = 100000; // messages a queue group holds for later

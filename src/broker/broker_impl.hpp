@@ -141,6 +141,8 @@ struct TokenBucket {
 struct UidUsage {
   std::uint32_t connections = 0;
   std::uint32_t subscriptions = 0;
+  std::uint64_t pending_bytes = 0;  // queued to all its connections
+  std::uint64_t max_pending_bytes = 0;
   TokenBucket bucket;
 };
 
@@ -167,6 +169,20 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   std::deque<OutItem> out;
   std::uint64_t out_bytes = 0;
+  UidUsage* uid_usage = nullptr;  // restricted identities: their uid's quota (owned by Impl::uids_)
+  void add_out(std::uint64_t n) noexcept {
+    out_bytes += n;
+    if (uid_usage) uid_usage->pending_bytes += n;
+  }
+  void sub_out(std::uint64_t n) noexcept {
+    out_bytes -= n;
+    if (uid_usage) uid_usage->pending_bytes -= n;
+  }
+  bool output_full() const noexcept {
+    return out_bytes >= max_out_bytes || (uid_usage && uid_usage->pending_bytes >= uid_usage->max_pending_bytes);
+  }
+  bool paused_for_output = false;  // reader stopped until the queue drains
+  Clock::time_point last_write{};  // last progress of the writer (or when its queue was empty)
   std::size_t partial = 0;      // bytes of out.front() already written
   Clock::time_point last_ping{};
   asio::steady_timer writer_wake;
@@ -205,7 +221,7 @@ struct Counters {
   std::uint64_t msgs_in = 0, bytes_in = 0, msgs_out = 0, bytes_out = 0;
   std::uint64_t deliveries = 0, dropped = 0, redelivered = 0, dead_lettered = 0;
   std::uint64_t no_responders = 0, malformed = 0, limit_hits = 0, errors_sent = 0;
-  std::uint64_t heartbeat_timeouts = 0, denied = 0, rate_limited = 0;
+  std::uint64_t heartbeat_timeouts = 0, denied = 0, rate_limited = 0, slow_consumers = 0;
 };
 
 class Broker::Impl {

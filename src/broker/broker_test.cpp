@@ -50,6 +50,8 @@ class RawClient {
       bytes.remove_prefix(static_cast<std::size_t>(n));
     }
   }
+  // Sends what the socket takes now; the rest is dropped (for flooding).
+  void send_nowait(std::string_view bytes) { (void)::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT); }
   void send(eb::detail::FrameKind kind, const google::protobuf::MessageLite& msg) {
     std::string out;
     eb::detail::append_frame(out, kind, msg);
@@ -700,6 +702,28 @@ TEST_F(BrokerTest, SilentConnectionsAreDropped) {
   EXPECT_TRUE(healthy->connected());
   const auto st = stats(broker);
   EXPECT_GE(st["totals"]["heartbeat_timeouts"].get<int>(), 1);
+}
+
+TEST_F(BrokerTest, ClientThatNeverReadsItsAnswersIsStoppedThenClosedAsASlowConsumer) {
+  broker::BrokerOptions opt;
+  opt.max_connection_pending_bytes = 32 * 1024;
+  opt.heartbeat_interval = 100ms;
+  opt.heartbeat_timeout = 400ms;
+  InProcessBroker broker(dir, opt);
+  auto healthy = connect(broker.socket(), "healthy");
+  ASSERT_TRUE(healthy->subscribe("still.fine"));
+  RawClient greedy(broker.socket());
+  greedy.hello("greedy");
+  // Pings, never reading the pongs: the broker's answers pile up.
+  std::string burst;
+  for (int i = 0; i < 1000; ++i) eb::detail::append_frame(burst, eb::detail::FrameKind::ping, v1::Ping{});
+  for (int i = 0; i < 200; ++i) greedy.send_nowait(burst);
+  EXPECT_TRUE(wait_until([&] { return stats(broker)["totals"]["slow_consumers"].get<int>() == 1; }, 5s));
+  const auto st = stats(broker);
+  for (const auto& c : st["clients"]) EXPECT_NE(c["name"], "greedy");
+  auto pub = connect(broker.socket());
+  ASSERT_TRUE(pub->publish_confirmed("still.fine", "yes"));
+  EXPECT_TRUE(healthy->next(2s));
 }
 
 TEST_F(BrokerTest, LimitsGiveClearErrors) {

@@ -406,7 +406,7 @@ void Broker::Impl::push_item(Connection& to, FramePtr frame, Subscription* sub) 
   item.sub = sub;
   item.enqueued = now_;
   to.out.push_back(std::move(item));
-  to.out_bytes += to.out.back().bytes;
+  to.add_out(to.out.back().bytes);
   if (sub != nullptr) {  // a message delivery (not a control frame)
     ++counters_.deliveries;
     ++sub->pending_msgs;

@@ -336,3 +336,94 @@ TEST_F(BadInput, FloodOfMalformedFramesFromOneClientDoesNotDisturbACliPair) {
 
 }  // namespace
 }  // namespace daemoneye::testing
+
+// The rest of the mosquitto-style hostile corpus: subscription floods and
+// storms and topics no grammar allows, next to a pair that must lose nothing.
+namespace daemoneye::testing {
+namespace {
+
+TEST_F(BadInput, TenThousandSubscriptionsAreCappedAtTheLimitWhileACliPairLosesNothing) {
+  Pair pair = start_pair(2000);
+  auto c = handshaken("subscription-hog");
+  std::string burst;
+  for (int i = 1; i <= 10000; ++i) {
+    v1::Frame f;
+    f.mutable_subscribe()->set_subscription_id(static_cast<std::uint64_t>(i));
+    f.mutable_subscribe()->set_pattern("hog.level" + std::to_string(i) + ".#");
+    burst += encode_frame(f);
+  }
+  ASSERT_TRUE(c->send_bytes(burst));
+  int ok = 0;
+  int refused = 0;
+  while (ok + refused < 10000) {
+    auto f = c->read_frame(10s);
+    ASSERT_TRUE(f) << "after " << ok << " ok and " << refused << " refused";
+    if (f->has_ok()) ++ok;
+    if (f->has_error()) {
+      EXPECT_EQ(f->error().code(), v1::ERROR_CODE_TOO_MANY_SUBSCRIPTIONS);
+      ++refused;
+    }
+  }
+  EXPECT_EQ(ok, 1024) << "the broker's default per-connection limit";
+  EXPECT_EQ(refused, 10000 - 1024);
+  EXPECT_TRUE(c->ping_pong());
+  expect_pair_complete(pair);
+  EXPECT_GE(stats()["totals"]["limit_hits"].get<int>(), 10000 - 1024);
+}
+
+TEST_F(BadInput, SubscriptionStormLeavesTheBrokerServingAndACliPairLosesNothing) {
+  Pair pair = start_pair(2000);
+  auto c = handshaken("storm");
+  std::string burst;
+  for (int i = 1; i <= 20000; ++i) {
+    v1::Frame sub;
+    sub.mutable_subscribe()->set_subscription_id(static_cast<std::uint64_t>(i));
+    sub.mutable_subscribe()->set_pattern(i % 2 ? "pair.#" : "storm.+.x");
+    burst += encode_frame(sub);
+    v1::Frame unsub;
+    unsub.mutable_unsubscribe()->set_subscription_id(static_cast<std::uint64_t>(i));
+    burst += encode_frame(unsub);
+    if (burst.size() > 256 * 1024) {
+      ASSERT_TRUE(c->send_bytes(burst));
+      burst.clear();
+    }
+  }
+  ASSERT_TRUE(c->send_bytes(burst));
+  ASSERT_TRUE(c->ping_pong(std::chrono::seconds(30)));
+  expect_pair_complete(pair);
+  const json s = stats();
+  const json* storm = find_client(s, "storm");
+  ASSERT_NE(storm, nullptr);
+  EXPECT_TRUE((*storm)["subscriptions"].empty());
+}
+
+TEST_F(BadInput, TopicsWithNulInvalidUtf8OrControlCharactersAreRefused) {
+  auto watcher = subscriber("watcher", {"events.#", "--count", "1", "--timeout", "15"});
+  auto c = handshaken("bad-bytes");
+  std::uint64_t ref = 0;
+  const std::string bad[] = {std::string("events.\0evil", 12), "events.\xc3\x28", "events.caf\xc3\xa9", "a\x01.b",
+                             "tab\tsep", "events.\xff\xfe", std::string(300, 'a'), ""};
+  for (const auto& topic : bad) {
+    ASSERT_TRUE(c->send(publish_frame(topic, "x", ++ref, true)));
+    auto e = c->read_error(5s);
+    ASSERT_TRUE(e) << "topic of " << topic.size() << " bytes";
+    EXPECT_EQ(e->code(), v1::ERROR_CODE_INVALID_TOPIC);
+    EXPECT_EQ(e->ref(), ref);
+  }
+  for (const auto& pattern : bad) {
+    v1::Frame f;
+    f.mutable_subscribe()->set_subscription_id(++ref);
+    f.mutable_subscribe()->set_pattern(pattern);
+    ASSERT_TRUE(c->send(f));
+    auto e = c->read_error(5s);
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(e->code() == v1::ERROR_CODE_INVALID_PATTERN || e->code() == v1::ERROR_CODE_MALFORMED_FRAME)
+        << v1::ErrorCode_Name(e->code());
+  }
+  ASSERT_TRUE(c->send(publish_frame("events.fine", "fine", ++ref, true)));
+  ASSERT_EQ(watcher->wait(10s), 0);
+  EXPECT_EQ(watcher->out(), "fine\n") << "nothing with a bad topic was routed";
+}
+
+}  // namespace
+}  // namespace daemoneye::testing
