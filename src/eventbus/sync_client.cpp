@@ -1,5 +1,6 @@
 #include <daemoneye/eventbus/sync_client.hpp>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -58,7 +59,7 @@ class SyncClient::Impl {
   std::deque<Message> queue_;
   std::error_code async_error_;
   std::string async_message_;
-  bool closed_ = false;
+  std::atomic<bool> closed_{false};  // read without the lock by every call
   bool paused_ = false;  // guarded by mu_
   std::thread thread_;
 };
