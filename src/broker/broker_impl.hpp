@@ -264,6 +264,8 @@ class Broker::Impl {
   std::uint32_t route(Connection* from, std::uint64_t ref, std::string_view topic, std::string_view envelope,
                       std::string_view payload, bool stamp_sender = true, std::string_view reply_to = {});
   void reply_from_broker(Connection& to, std::string_view topic, std::string payload);
+  // An encoded Envelope for a message the broker itself sends.
+  std::string broker_envelope(std::string_view topic, const std::map<std::string, std::string>& headers = {});
   Connection* find_client(std::uint64_t id);
   void publish_internal(std::string_view topic, std::string payload, const std::map<std::string, std::string>& headers = {});
   bool deliver_direct(Connection* from, std::uint64_t ref, Connection& to, std::string_view envelope,

@@ -4,7 +4,6 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <poll.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -18,6 +17,7 @@
 #include <daemoneye/eventbus/topics.hpp>
 
 #include "bus_fixture.hpp"
+#include "raw_client.hpp"
 #include "codec.hpp"
 #include "daemoneye/eventbus/v1/eventbus.pb.h"
 
@@ -31,77 +31,25 @@ using daemoneye::testing::InProcessBroker;
 using daemoneye::testing::TempDir;
 using daemoneye::testing::wait_until;
 
-// Speaks the wire protocol by hand over a blocking socket.
-class RawClient {
+// testing::RawClient with the shorthand these tests use.
+class RawClient : public daemoneye::testing::RawClient {
  public:
-  explicit RawClient(const std::string& path) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("connect");
-  }
-  ~RawClient() { ::close(fd_); }
+  using daemoneye::testing::RawClient::RawClient;
 
-  void send_raw(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-  // Sends what the socket takes now; the rest is dropped (for flooding).
-  void send_nowait(std::string_view bytes) { (void)::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT); }
   void send(eb::detail::FrameKind kind, const google::protobuf::MessageLite& msg) {
     std::string out;
     eb::detail::append_frame(out, kind, msg);
-    send_raw(out);
+    send_bytes(out);
   }
-  // The next frame, or nullopt on timeout or end of stream.
-  std::optional<v1::Frame> read(std::chrono::milliseconds timeout = 3s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (true) {
-      std::string_view f;
-      std::uint32_t announced = 0;
-      if (reader_.next(f, announced) == eb::detail::FrameReader::Status::frame) {
-        v1::Frame frame;
-        if (!frame.ParseFromArray(f.data(), static_cast<int>(f.size()))) return std::nullopt;
-        return frame;
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
-      auto space = reader_.prepare();
-      const ssize_t n = ::recv(fd_, space.data(), space.size(), 0);
-      if (n <= 0) {
-        eof_ = true;
-        return std::nullopt;
-      }
-      reader_.commit(static_cast<std::size_t>(n));
-    }
-  }
-  // Reads until a frame satisfying `pred` arrives (others are collected).
+  void send_raw(std::string_view bytes) { send_bytes(bytes); }
+  // Sends what the socket takes now; the rest is dropped (for flooding).
+  void send_nowait(std::string_view bytes) { (void)::send(fd(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT); }
+  std::optional<v1::Frame> read(std::chrono::milliseconds timeout = 3s) { return read_frame(timeout); }
   std::optional<v1::Frame> read_until(const std::function<bool(const v1::Frame&)>& pred,
                                       std::chrono::milliseconds timeout = 3s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      auto f = read(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
-      if (!f) return std::nullopt;
-      if (pred(*f)) return f;
-      seen.push_back(*f);
-    }
-    return std::nullopt;
+    return daemoneye::testing::RawClient::read_until(pred, timeout);
   }
-  v1::Welcome hello(const std::string& name = {}) {
-    v1::Hello h;
-    h.set_protocol_version(1);
-    h.set_client_name(name);
-    send(eb::detail::FrameKind::hello, h);
-    auto f = read();
-    if (!f || !f->has_welcome()) throw std::runtime_error("no welcome");
-    return f->welcome();
-  }
+  v1::Welcome hello(const std::string& name = {}) { return handshake(name); }
   void subscribe(std::uint64_t id, const std::string& pattern, std::uint32_t max_pending, v1::Overflow overflow) {
     v1::Subscribe s;
     s.set_subscription_id(id);
@@ -112,17 +60,7 @@ class RawClient {
     auto ok = read_until([](const v1::Frame& f) { return f.has_ok() || f.has_error(); });
     if (!ok || !ok->has_ok()) throw std::runtime_error("subscribe refused");
   }
-  bool closed_by_peer(std::chrono::milliseconds timeout = 3s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!eof_ && std::chrono::steady_clock::now() < deadline) (void)read(50ms);
-    return eof_;
-  }
-  std::vector<v1::Frame> seen;
-
- private:
-  int fd_ = -1;
-  bool eof_ = false;
-  eb::detail::FrameReader reader_{1u << 20};
+  bool closed_by_peer(std::chrono::milliseconds timeout = 3s) { return wait_closed(timeout); }
 };
 
 std::unique_ptr<eb::SyncClient> connect(const std::string& socket, const std::string& name = {}) {

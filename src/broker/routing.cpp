@@ -374,8 +374,8 @@ bool Broker::Impl::deliver_direct(Connection* from, std::uint64_t ref, Connectio
   return enqueue_bounded(to, to.direct_sub, std::move(f), from, ref);
 }
 
-void Broker::Impl::publish_internal(std::string_view topic, std::string payload,
-                                    const std::map<std::string, std::string>& headers) {
+std::string Broker::Impl::broker_envelope(std::string_view topic,
+                                          const std::map<std::string, std::string>& headers) {
   v1::Envelope env;
   env.set_topic(std::string(topic));
   env.set_message_id("broker-" + std::to_string(++internal_seq_));
@@ -384,19 +384,16 @@ void Broker::Impl::publish_internal(std::string_view topic, std::string payload,
                                 .count());
   env.set_sequence(internal_seq_);
   for (const auto& [k, v] : headers) (*env.mutable_headers())[k] = v;
-  const std::string encoded = env.SerializeAsString();
-  route(nullptr, 0, topic, encoded, payload);
+  return env.SerializeAsString();
+}
+
+void Broker::Impl::publish_internal(std::string_view topic, std::string payload,
+                                    const std::map<std::string, std::string>& headers) {
+  route(nullptr, 0, topic, broker_envelope(topic, headers), payload);
 }
 
 void Broker::Impl::reply_from_broker(Connection& to, std::string_view topic, std::string payload) {
-  v1::Envelope env;
-  env.set_topic(std::string(topic));
-  env.set_message_id("broker-" + std::to_string(++internal_seq_));
-  env.set_timestamp_unix_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count());
-  const std::string encoded = env.SerializeAsString();
-  deliver_direct(nullptr, 0, to, encoded, payload);
+  deliver_direct(nullptr, 0, to, broker_envelope(topic), payload);
 }
 
 void Broker::Impl::push_item(Connection& to, FramePtr frame, Subscription* sub) {
