@@ -41,6 +41,8 @@ int run(int argc, char** argv) {
   p->add_option("--correlation-id", pub.correlation_id, "Correlation id to attach");
   p->add_option("--header", pub.headers, "Header KEY=VALUE (repeatable)");
   p->add_flag("--confirm", pub.confirm, "Wait for the broker's confirmation of each message; fail on any error");
+  p->add_option("--confirm-timeout", pub.confirm_timeout_ms, "Milliseconds to wait for each confirmation")
+      ->capture_default_str();
 
   SubArgs sub;
   std::string strategy;

@@ -125,8 +125,9 @@ int cmd_pub(const Common& c, const PubArgs& a) {
   const bool confirm = a.confirm || direct;
   auto publish_one = [&](const std::string& payload) -> bool {
     if (confirm) {
-      auto r = direct ? client->publish_direct_confirmed(target, a.topic, payload, opts)
-                      : client->publish_confirmed(a.topic, payload, opts);
+      const std::chrono::milliseconds timeout(a.confirm_timeout_ms);
+      auto r = direct ? client->publish_direct_confirmed(target, a.topic, payload, opts, timeout)
+                      : client->publish_confirmed(a.topic, payload, opts, timeout);
       if (!r) {
         fail(fmt::format("publish to '{}' failed: {}", a.topic, r.describe()));
         return false;

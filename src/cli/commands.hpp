@@ -25,6 +25,7 @@ struct PubArgs {
   std::string correlation_id;
   std::vector<std::string> headers;  // KEY=VALUE
   bool confirm = false;
+  std::uint32_t confirm_timeout_ms = 5000;
 };
 
 struct SubArgs {

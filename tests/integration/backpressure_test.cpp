@@ -160,6 +160,7 @@ TEST_F(Backpressure, BlockPolicySlowsThePublisherAndEverySubscriberGetsEveryMess
   auto slow = subscriber("slow", {"bp.data", "--overflow", "block", "--max-pending", "10", "--delay-ms", "1",
                                   "--count", n, "--timeout", "30"});
   auto fast = subscriber("fast", {"bp.data", "--count", n, "--timeout", "30"});
+  slow->signal(SIGSTOP);  // a stalled subscriber: its queue fills for certain, whatever the machine's speed
   auto pub = cli({"pub", "bp.data", payload_template(), "--count", n, "--name", "blocked-pub"}, "pub");
 
   // The broker stops reading the publisher while the slow queue is full.
@@ -172,6 +173,7 @@ TEST_F(Backpressure, BlockPolicySlowsThePublisherAndEverySubscriberGetsEveryMess
       },
       15s, &s);
   EXPECT_TRUE(saw_blocked) << "the publisher was never blocked: " << s.dump();
+  slow->signal(SIGCONT);
 
   ASSERT_EQ(pub->wait(30s), 0) << pub->err();
   ASSERT_EQ(slow->wait(30s), 0) << slow->err();

@@ -54,7 +54,9 @@ class BadInput : public BusTest {
     Pair p;
     p.n = n;
     p.sub = subscriber("pair-sub", {"pair.data", "--count", std::to_string(n), "--timeout", "30"});
-    p.pub = cli({"pub", "pair.data", "p-{n}", "--count", std::to_string(n), "--confirm", "--name", "pair-pub"},
+    // A generous confirmation timeout: sanitizer builds are many times slower.
+    p.pub = cli({"pub", "pair.data", "p-{n}", "--count", std::to_string(n), "--confirm", "--confirm-timeout", "60000",
+                 "--name", "pair-pub"},
                 "pair-pub");
     return p;
   }
