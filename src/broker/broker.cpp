@@ -244,7 +244,7 @@ void Broker::Impl::mark_dirty(Connection& c) {
 asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
   std::vector<asio::const_buffer> bufs;
   bufs.reserve(kMaxBatchItems);
-  while (!c->dead) {
+  while (!c->dead && !c->output_closed) {
     if (c->out.empty()) {
       if (c->closing) {
         close_connection(*c, c->close_reason.empty() ? "closed" : c->close_reason);
@@ -296,13 +296,13 @@ asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
         const std::error_code wait = co_await c->stream->wait_writable();
         if (c->dead) break;
         if (wait) {
-          close_connection(*c, "write failed: " + wait.message());
+          output_failed(*c, wait);
           break;
         }
         continue;  // gather again: the queue may have changed meanwhile
       }
       if (ec) {
-        close_connection(*c, "write failed: " + ec.message());
+        output_failed(*c, ec);
         break;
       }
       written = n;
@@ -324,6 +324,37 @@ asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
       item_written(*c, item, done);
       c->out.pop_front();
     }
+  }
+}
+
+// The peer closed its end (or the socket broke). Bytes it sent before that
+// may still wait unread (a blocked publisher's last messages): keep reading
+// them unless nothing more will be read, and close on the reader's EOF.
+void Broker::Impl::output_failed(Connection& c, std::error_code ec) {
+  c.output_closed = true;
+  for (OutItem& item : c.out) {
+    if (!item.dropped && item.sub) {
+      --item.sub->pending_msgs;
+      item.sub->pending_bytes -= item.bytes;
+    }
+  }
+  for (auto& [id, sub] : c.subs) sub->queued.clear();
+  c.direct_sub.queued.clear();
+  while (!c.out.empty()) {
+    c.sub_out(c.out.front().bytes);
+    c.out.pop_front();
+  }
+  c.partial = 0;
+  if (c.paused_for_output) {  // nothing will drain: let the reader go on
+    c.paused_for_output = false;
+    c.reader_wake.cancel();
+  }
+  for (auto& [id, sub] : c.subs) release_publishers(sub->blocked_publishers);
+  release_publishers(c.direct_sub.blocked_publishers);
+  if (c.closing || c.goodbye_received) {
+    close_connection(c, c.goodbye_received ? "closed" : "write failed: " + ec.message());
+  } else {
+    spdlog::debug("connection {}: write failed ({}); reading what is left", c.id, ec.message());
   }
 }
 
@@ -437,6 +468,7 @@ asio::awaitable<void> Broker::Impl::housekeeping() {
         }
         continue;
       }
+      if (c->output_closed) continue;  // its reader drains what is left and closes it
       if (c->paused_for_output) {
         if (now_ - c->last_write > opt_.heartbeat_timeout) {
           ++counters_.slow_consumers;

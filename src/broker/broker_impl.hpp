@@ -161,6 +161,10 @@ struct Connection : std::enable_shared_from_this<Connection> {
   bool handshaken = false;
   bool closing = false;        // reader stopped; writer flushes then closes
   bool dead = false;
+  // Writing failed (the peer closed its end): nothing more is queued to it,
+  // but what it sent before closing is still read, then the reader closes it.
+  bool output_closed = false;
+  bool can_receive() const noexcept { return !dead && !closing && !output_closed; }
   bool ping_outstanding = false;
   bool goodbye_received = false;
   bool writer_waiting = false;
@@ -277,6 +281,7 @@ class Broker::Impl {
   void block_publisher(std::vector<std::weak_ptr<Connection>>& waiters, Connection* from);
   void release_publishers(std::vector<std::weak_ptr<Connection>>& waiters);
   void item_written(Connection& c, OutItem& item, Clock::time_point done);
+  void output_failed(Connection& c, std::error_code ec);
 
   // ---- queue groups (groups.cpp)
   QueueGroup* join_group(Connection& c, Subscription& sub, const std::string& name, int strategy, bool manual,

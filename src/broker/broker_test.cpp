@@ -532,6 +532,42 @@ TEST_F(BrokerTest, BlockOverflowLosesNothingAndOtherPublishersKeepFlowing) {
   EXPECT_EQ(find_sub(stats(broker), "slow")["dropped"].get<int>(), 0);
 }
 
+TEST_F(BrokerTest, PublisherThatLeavesWhileBlockedStillHasEverythingItSentDelivered) {
+  broker::BrokerOptions opt;
+  opt.heartbeat_interval = 100ms;  // the broker pings the blocked publisher, and finds it gone
+  opt.heartbeat_timeout = 10s;     // (the raw subscriber below never answers pings)
+  InProcessBroker broker(dir, opt);
+  RawClient slow(broker.socket());
+  slow.hello("slow");
+  slow.subscribe(1, "flood", 10, v1::OVERFLOW_BLOCK);
+  constexpr int kCount = 600;
+  {
+    RawClient pub(broker.socket());
+    pub.hello("leaver");
+    std::string burst;
+    for (int i = 0; i < kCount; ++i) {
+      v1::Publish p;
+      p.mutable_envelope()->set_topic("flood");
+      p.set_payload(std::to_string(i) + ":" + std::string(2048, 'p'));
+      eb::detail::append_frame(burst, eb::detail::FrameKind::publish, p);
+    }
+    pub.send_nowait(burst);  // as much as the sockets take; the broker blocks on the slow subscriber
+    std::this_thread::sleep_for(300ms);
+  }  // the publisher closes with messages still unread at the broker
+  std::this_thread::sleep_for(500ms);  // pings to it fail meanwhile
+  int expected = 0;
+  while (auto f = slow.read(2s)) {
+    if (!f->has_deliver()) continue;
+    const std::string& p = f->deliver().payload();
+    ASSERT_EQ(p.substr(0, p.find(':')), std::to_string(expected));
+    ++expected;
+  }
+  const auto routed = stats(broker)["topics"]["flood"]["msgs"].get<int>();
+  EXPECT_GT(routed, 100) << "the test should have blocked the publisher with many messages unread";
+  EXPECT_EQ(expected, routed) << "everything the broker read was delivered";
+  EXPECT_EQ(stats(broker)["totals"]["msgs_in"].get<int>(), routed);
+}
+
 TEST_F(BrokerTest, MalformedFramesGetErrorsAndTheConnectionSurvives) {
   InProcessBroker broker(dir);
   RawClient raw(broker.socket());

@@ -19,7 +19,7 @@ namespace v1 = eb::v1;
 namespace {
 
 bool has_capacity(const QueueGroup& g, const Subscription& m) {
-  if (m.conn->dead || m.conn->closing) return false;
+  if (!m.conn->can_receive()) return false;
   return g.manual_ack ? m.unacked < m.max_msgs : !m.full();
 }
 

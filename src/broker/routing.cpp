@@ -109,7 +109,7 @@ void Broker::Impl::violation(Connection& c, eb::errc code, std::string message, 
 
 Connection* Broker::Impl::find_client(std::uint64_t id) {
   auto it = conns_.find(id);
-  if (it == conns_.end() || !it->second->handshaken || it->second->dead || it->second->closing) return nullptr;
+  if (it == conns_.end() || !it->second->handshaken || !it->second->can_receive()) return nullptr;
   return it->second.get();
 }
 
@@ -268,7 +268,7 @@ void Broker::Impl::on_publish(Connection& c, std::string_view body) {
     Connection* to = nullptr;
     if (pub.to_client_id != 0) {
       to = find_client(pub.to_client_id);
-    } else if (auto it = names_.find(pub.to_client_name); it != names_.end() && !it->second->dead) {
+    } else if (auto it = names_.find(pub.to_client_name); it != names_.end() && it->second->can_receive()) {
       to = it->second;
     }
     if (to == nullptr) {
@@ -331,7 +331,7 @@ std::uint32_t Broker::Impl::route(Connection* from, std::uint64_t ref, std::stri
   FramePtr plain;
   subs_trie_.match(topic, [&](Subscription* s) {
     Connection& to = *s->conn;
-    if (to.dead || to.closing || to.seen_epoch == epoch_) return;
+    if (!to.can_receive() || to.seen_epoch == epoch_) return;
     to.seen_epoch = epoch_;  // one copy per connection; the client dispatches locally
     if (!plain) {
       auto f = std::make_shared<std::string>();
@@ -397,6 +397,7 @@ void Broker::Impl::reply_from_broker(Connection& to, std::string_view topic, std
 }
 
 void Broker::Impl::push_item(Connection& to, FramePtr frame, Subscription* sub) {
+  if (to.output_closed) return;  // the peer is gone; nothing can reach it any more
   OutItem item;
   item.bytes = static_cast<std::uint32_t>(frame->size());
   item.frame = std::move(frame);
@@ -460,7 +461,7 @@ void Broker::Impl::note_drop(Subscription& sub, std::uint64_t n) {
   sub.dropped_total += n;
   sub.dropped_unreported += n;
   counters_.dropped += n;
-  if (sub.notice_queued) return;
+  if (sub.notice_queued || sub.conn->output_closed) return;
   sub.notice_queued = true;
   OutItem item;
   item.kind = OutItem::Kind::notice;

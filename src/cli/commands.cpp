@@ -148,6 +148,11 @@ int cmd_pub(const Common& c, const PubArgs& a) {
       if (!publish_one(substitute(a.payload, n))) return 1;
     }
   }
+  // Everything must reach the socket before we go: a broker holding us back
+  // (block overflow, rate limit) can take a while, so no short linger here.
+  if (auto r = client->flush(std::chrono::minutes(10)); !r) {
+    return fail("could not send every message: " + r.describe());
+  }
   client->close();
   std::string msg;
   if (auto ec = client->take_async_error(&msg)) return fail(fmt::format("broker reported: {}: {}", ec.message(), msg));

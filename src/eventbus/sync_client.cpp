@@ -194,6 +194,12 @@ Result<void> SyncClient::nack(const Message& message) {
   return d->call([d, &message]() -> asio::awaitable<Result<void>> { co_return d->client_->nack(message); });
 }
 
+Result<void> SyncClient::flush(std::chrono::milliseconds timeout) {
+  if (impl_->closed_) return errc::closed;
+  Impl* d = impl_.get();
+  return d->call([d, timeout] { return d->client_->flush(timeout); });
+}
+
 std::error_code SyncClient::take_async_error(std::string* message) {
   std::lock_guard lock(impl_->mu_);
   const std::error_code ec = impl_->async_error_;

@@ -44,6 +44,9 @@ class SyncClient {
   Result<void> ack(const Message& message);
   Result<void> nack(const Message& message);
 
+  // Waits until everything published so far has been handed to the transport.
+  Result<void> flush(std::chrono::milliseconds timeout);
+
   // The first asynchronous error the broker reported since the last call (or none).
   std::error_code take_async_error(std::string* message = nullptr);
   std::uint64_t dropped_total() const;
