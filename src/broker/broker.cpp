@@ -1,6 +1,5 @@
 // Connection lifecycle: accepting, reading, writing, heartbeats, shutdown.
 
-#include "asio_compat.hpp"
 #include "broker/broker_impl.hpp"
 
 #include <unistd.h>
@@ -16,6 +15,7 @@
 
 #include <daemoneye/eventbus/topics.hpp>
 
+#include "asio_compat.hpp"
 #include "daemoneye/eventbus/v1/eventbus.pb.h"
 
 namespace daemoneye::broker {

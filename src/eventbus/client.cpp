@@ -1,4 +1,3 @@
-#include "asio_compat.hpp"
 #include "client_impl.hpp"
 
 #include <charconv>
@@ -10,6 +9,8 @@
 
 #include <daemoneye/eventbus/endpoint.hpp>
 #include <daemoneye/eventbus/topic.hpp>
+
+#include "asio_compat.hpp"
 
 namespace daemoneye::eventbus {
 

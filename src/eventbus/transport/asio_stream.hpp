@@ -1,9 +1,10 @@
 #pragma once
 // Stream over any Asio stream socket; shared by the unix and tcp transports.
 
-#include "asio_compat.hpp"
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+
+#include "asio_compat.hpp"
 
 #include "transport/transport.hpp"
 

@@ -1,4 +1,3 @@
-#include "asio_compat.hpp"
 #include "transport/tcp/tcp_transport.hpp"
 
 #include <asio/ip/tcp.hpp>

@@ -1,4 +1,3 @@
-#include "asio_compat.hpp"
 #include "transport/unix/unix_transport.hpp"
 
 #include <fcntl.h>
