@@ -283,10 +283,10 @@ int cmd_stats(const Common& c, bool json) {
                cl["subscriptions"].size());
   }
   if (!j["queue_groups"].empty()) {
-    fmt::print("\n{:<20} {:<28} {:<13} {:>7} {:>7} {:>8} {:>9} {:>6}\n", "QUEUE GROUP", "PATTERN", "STRATEGY",
+    fmt::print("\n{:<20} {:<34} {:<13} {:>7} {:>7} {:>8} {:>9} {:>7}\n", "QUEUE GROUP", "PATTERN", "STRATEGY",
                "MEMBERS", "BACKLOG", "INFLIGHT", "DELIVERED", "REDELIV");
     for (const auto& g : j["queue_groups"]) {
-      fmt::print("{:<20} {:<28} {:<13} {:>7} {:>7} {:>8} {:>9} {:>6}\n", g["name"].get<std::string>(),
+      fmt::print("{:<20} {:<34} {:<13} {:>7} {:>7} {:>8} {:>9} {:>7}\n", g["name"].get<std::string>(),
                  g["pattern"].get<std::string>(), g["strategy"].get<std::string>(), g["members"].dump(),
                  g["backlog"].dump(), g["inflight"].dump(), g["delivered"].dump(), g["redelivered"].dump());
     }
