@@ -53,36 +53,39 @@ broker::Selector selector_of(const std::string& path, const toml::table& t) {
   return s;
 }
 
+// Calls fn(table) for each entry of the array of tables `key` ([[key]]).
+template <class Fn>
+void for_each_table(const std::string& path, const toml::table& root, std::string_view key, Fn fn) {
+  const toml::node* n = root.get(key);
+  if (n == nullptr) return;
+  const toml::array* arr = n->as_array();
+  const std::string name(key);
+  if (arr == nullptr) bad(path, name + " must be an array of tables: [[" + name + "]]");
+  for (const auto& e : *arr) {
+    const toml::table* t = e.as_table();
+    if (t == nullptr) bad(path, "each [[" + name + "]] entry must be a table");
+    fn(*t);
+  }
+}
+
 std::shared_ptr<const broker::AccessPolicy> policy_of(const std::string& path, const toml::table& root) {
   std::vector<broker::AccessRule> rules;
-  if (const toml::node* n = root.get("access")) {
-    const toml::array* arr = n->as_array();
-    if (arr == nullptr) bad(path, "access must be an array of tables: [[access]]");
-    for (const auto& e : *arr) {
-      const toml::table* t = e.as_table();
-      if (t == nullptr) bad(path, "each [[access]] entry must be a table");
-      broker::AccessRule r;
-      r.who = selector_of(path, *t);
-      r.publish = string_list(path, *t, "publish");
-      r.subscribe = string_list(path, *t, "subscribe");
-      r.deny_publish = string_list(path, *t, "deny_publish");
-      r.deny_subscribe = string_list(path, *t, "deny_subscribe");
-      rules.push_back(std::move(r));
-    }
-  }
+  for_each_table(path, root, "access", [&](const toml::table& t) {
+    broker::AccessRule r;
+    r.who = selector_of(path, t);
+    r.publish = string_list(path, t, "publish");
+    r.subscribe = string_list(path, t, "subscribe");
+    r.deny_publish = string_list(path, t, "deny_publish");
+    r.deny_subscribe = string_list(path, t, "deny_subscribe");
+    rules.push_back(std::move(r));
+  });
   std::vector<broker::NameRule> names;
-  if (const toml::node* n = root.get("names")) {
-    const toml::array* arr = n->as_array();
-    if (arr == nullptr) bad(path, "names must be an array of tables: [[names]]");
-    for (const auto& e : *arr) {
-      const toml::table* t = e.as_table();
-      if (t == nullptr) bad(path, "each [[names]] entry must be a table");
-      broker::NameRule r;
-      r.names = string_list(path, *t, "names");
-      r.who = selector_of(path, *t);
-      names.push_back(std::move(r));
-    }
-  }
+  for_each_table(path, root, "names", [&](const toml::table& t) {
+    broker::NameRule r;
+    r.names = string_list(path, t, "names");
+    r.who = selector_of(path, t);
+    names.push_back(std::move(r));
+  });
   const bool defaults = root["policy"]["include_defaults"].value_or(true);
   auto policy = std::make_shared<broker::AccessPolicy>(static_cast<std::uint32_t>(::geteuid()), std::move(rules),
                                                        std::move(names), defaults);

@@ -535,30 +535,30 @@ Result<void> Client::publish_direct(const ClientTarget& to, std::string_view top
   return {};
 }
 
+asio::awaitable<Result<std::uint32_t>> Client::Impl::publish_confirmed(std::string topic, std::string payload,
+                                                                       PublishOptions options,
+                                                                       std::optional<ClientTarget> to,
+                                                                       std::chrono::milliseconds timeout) {
+  auto self = shared_from_this();
+  const std::uint64_t ref = next_ref_++;
+  auto r = queue_publish(topic, payload, options, to ? &*to : nullptr, true, ref);
+  if (!r) co_return r.error();
+  auto p = std::make_shared<Pending>(ex_);
+  p->timer.expires_after(timeout);
+  pending_pub_[ref] = p;
+  co_return co_await await_pending(ref, p);
+}
+
 asio::awaitable<Result<std::uint32_t>> Client::publish_confirmed(std::string topic, std::string payload,
                                                                  PublishOptions options,
                                                                  std::chrono::milliseconds timeout) {
-  auto impl = impl_;
-  const std::uint64_t ref = impl->next_ref_++;
-  auto r = impl->queue_publish(topic, payload, options, nullptr, true, ref);
-  if (!r) co_return r.error();
-  auto p = std::make_shared<Impl::Pending>(impl->ex_);
-  p->timer.expires_after(timeout);
-  impl->pending_pub_[ref] = p;
-  co_return co_await impl->await_pending(ref, p);
+  return impl_->publish_confirmed(std::move(topic), std::move(payload), std::move(options), std::nullopt, timeout);
 }
 
 asio::awaitable<Result<std::uint32_t>> Client::publish_direct_confirmed(ClientTarget to, std::string topic,
                                                                         std::string payload, PublishOptions options,
                                                                         std::chrono::milliseconds timeout) {
-  auto impl = impl_;
-  const std::uint64_t ref = impl->next_ref_++;
-  auto r = impl->queue_publish(topic, payload, options, &to, true, ref);
-  if (!r) co_return r.error();
-  auto p = std::make_shared<Impl::Pending>(impl->ex_);
-  p->timer.expires_after(timeout);
-  impl->pending_pub_[ref] = p;
-  co_return co_await impl->await_pending(ref, p);
+  return impl_->publish_confirmed(std::move(topic), std::move(payload), std::move(options), std::move(to), timeout);
 }
 
 asio::awaitable<Result<std::uint64_t>> Client::subscribe(std::string pattern, SubscribeOptions options,

@@ -71,6 +71,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   void wake_writer();
   Result<std::uint64_t> queue_publish(std::string_view topic, std::string_view payload, const PublishOptions& o,
                                       const ClientTarget* to, bool confirm, std::uint64_t ref);
+  // Publishes (to `to` when set) and waits for the broker's confirmation.
+  asio::awaitable<Result<std::uint32_t>> publish_confirmed(std::string topic, std::string payload,
+                                                           PublishOptions options, std::optional<ClientTarget> to,
+                                                           std::chrono::milliseconds timeout);
   asio::awaitable<Result<std::uint32_t>> await_pending(std::uint64_t ref, std::shared_ptr<Pending> p);
   void encode_subscribe(const LocalSub& s, v1::Subscribe& out) const;
 
