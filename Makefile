@@ -19,7 +19,7 @@ CMAKE_FLAGS ?=
 
 DEB_PACKAGES := build-essential cmake pkg-config \
   libasio-dev libprotobuf-dev protobuf-compiler \
-  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev \
+  libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev libssl-dev \
   libgtest-dev libgmock-dev
 
 FUZZ_SECONDS ?= 60
