@@ -1,6 +1,8 @@
 #include "agent/agent.hpp"
 
 #include <cstring>
+#include <functional>
+#include <memory>
 
 #include <csignal>
 #include <cstdio>
@@ -16,6 +18,9 @@
 #include <daemoneye/eventbus/endpoint.hpp>
 
 #include "agent/config.hpp"
+#include "agent/coordinator.hpp"
+#include "agent/settings.hpp"
+#include "storage/event_store.hpp"
 
 namespace daemoneye::agent {
 
@@ -41,13 +46,16 @@ std::string octal(std::uint32_t mode) {
 
 int parse_command_line(int argc, char** argv, AgentConfig& cfg) {
   auto& b = cfg.broker;
-  CLI::App app{"daemoneye-agent: the DaemonEye agent, hosting the event bus broker", "daemoneye-agent"};
+  CLI::App app{"daemoneye-agent: the DaemonEye agent. It hosts the event bus broker, supervises the collector "
+               "processes, distributes tasks to them and stores their aggregated results",
+               "daemoneye-agent"};
   std::string socket;
   std::vector<std::string> extra;
   cfg.config_path = find_config_flag(argc, argv);
   if (!cfg.config_path.empty()) {
     try {
       b.policy = load_config(cfg.config_path, b, socket);
+      load_settings(cfg.config_path, cfg.settings);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "daemoneye-agent: %s\n", e.what());
       return 2;
@@ -58,8 +66,12 @@ int parse_command_line(int argc, char** argv, AgentConfig& cfg) {
     return [&target](std::int64_t v) { target = std::chrono::milliseconds(v); };
   };
   app.add_flag("--broker-only", cfg.broker_only, "Host the broker alone (no collectors)");
-  app.add_option("--config", cfg.config_path, "TOML configuration file ([broker] settings, [[access]] rules); "
-                                              "flags override it; SIGHUP reloads its access policy");
+  app.add_option("--database", cfg.settings.database,
+                 "SQLite file for results (default: $DAEMONEYE_DB, /var/lib/daemoneye/events.db as root, "
+                 "else ~/.local/state/daemoneye/events.db); \"none\" stores nothing");
+  app.add_option("--config", cfg.config_path, "TOML configuration file (broker, access rules, collectors, "
+                                              "schedule; see dist/daemoneye-agent.toml); flags override it; "
+                                              "SIGHUP reloads its access policy and collector settings");
   app.add_option("--socket", socket, "Endpoint to listen on (path, unix:PATH or tcp:127.0.0.1:PORT); "
                                      "default $DAEMONEYE_SOCKET, $XDG_RUNTIME_DIR/daemoneye/eventbus.sock, "
                                      "/run/daemoneye/eventbus.sock");
@@ -105,25 +117,58 @@ int run(const AgentConfig& config) {
   auto logger = spdlog::stderr_color_mt("daemoneye-agent");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
-  if (!config.broker_only) {
-    spdlog::error("the full agent (collector supervision) is not part of this build; run with --broker-only");
-    return 2;
-  }
   std::signal(SIGPIPE, SIG_IGN);
 
   asio::io_context io(1);
   broker::Broker broker(io, config.broker);
   broker.start();  // throws with a one-line reason; main reports it
 
+  std::unique_ptr<Coordinator> coordinator;
+  int exit_code = 0;
+  bool stopping = false;
+  // Stops the collectors first (they deregister through the broker), then
+  // the broker, then the loop.
+  auto shutdown = [&](int code) {
+    if (stopping) return;
+    stopping = true;
+    exit_code = code;
+    asio::co_spawn(
+        io,
+        [](Coordinator* c, broker::Broker* b) -> asio::awaitable<void> {
+          if (c) co_await c->stop();
+          co_await b->shutdown();
+        }(coordinator.get(), &broker),
+        [&](std::exception_ptr) { io.stop(); });
+  };
+
+  if (!config.broker_only) {
+    Settings settings = config.settings;
+    if (settings.database.empty()) settings.database = storage::default_database_path();
+    coordinator = std::make_unique<Coordinator>(
+        io, std::move(settings), broker.endpoints().front(), config.log_level,
+        [&broker](std::int64_t pid, std::uint64_t start_time, const std::string& role) {
+          broker.vouch(pid, start_time, role);
+        });
+    asio::co_spawn(io, coordinator->start(), [&](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("{}", ex.what());
+      }
+      shutdown(1);
+    });
+  }
+
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code ec, int signo) {
     if (ec) return;
     spdlog::info("received signal {}, shutting down", signo);
-    asio::co_spawn(
-        io, [&]() -> asio::awaitable<void> { co_await broker.shutdown(); }, [&](std::exception_ptr) { io.stop(); });
+    shutdown(0);
   });
-  // SIGHUP: reload the access policy from the configuration file; a file
-  // that does not load leaves the running policy in place.
+
+  // SIGHUP: reload the access policy and the collectors' settings from the
+  // configuration file; a file that does not load changes nothing.
   asio::signal_set hangup(io, SIGHUP);
   std::function<void(std::error_code, int)> on_hangup = [&](std::error_code ec, int) {
     if (ec) return;
@@ -131,17 +176,23 @@ int run(const AgentConfig& config) {
       spdlog::warn("SIGHUP: no --config file to reload");
     } else {
       try {
-        broker.set_policy(load_policy(config.config_path));
+        auto policy = load_policy(config.config_path);
+        Settings settings = default_settings();
+        load_settings(config.config_path, settings);
+        broker.set_policy(std::move(policy));
+        if (coordinator) coordinator->reload(settings);
       } catch (const std::exception& e) {
-        spdlog::error("SIGHUP: keeping the current access policy: {}", e.what());
+        spdlog::error("SIGHUP: keeping the current configuration: {}", e.what());
       }
     }
     hangup.async_wait(on_hangup);
   };
   hangup.async_wait(on_hangup);
+
   io.run();
-  spdlog::info("broker stopped");
-  return 0;
+  coordinator.reset();
+  spdlog::info("agent stopped");
+  return exit_code;
 }
 
 }  // namespace daemoneye::agent

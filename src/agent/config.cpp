@@ -4,7 +4,11 @@
 
 #include <stdexcept>
 
+#include <sstream>
+
 #include <toml++/toml.h>
+
+#include "agent/settings.hpp"
 
 namespace daemoneye::agent {
 
@@ -156,6 +160,168 @@ std::shared_ptr<const broker::AccessPolicy> load_config(const std::string& path,
 
 std::shared_ptr<const broker::AccessPolicy> load_policy(const std::string& path) {
   return policy_of(path, parse_file(path));
+}
+
+namespace {
+
+std::int64_t integer(const std::string& path, const toml::table& t, std::string_view section, std::string_view key,
+                     std::int64_t current, std::int64_t min, std::int64_t max) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return current;
+  auto v = n->value<std::int64_t>();
+  if (!v || *v < min || *v > max) {
+    bad(path, std::string(section) + "." + std::string(key) + " must be an integer from " + std::to_string(min) +
+                  " to " + std::to_string(max));
+  }
+  return *v;
+}
+
+void ms(const std::string& path, const toml::table& t, std::string_view section, std::string_view key,
+        milliseconds& target, std::int64_t min = 1) {
+  target = milliseconds(integer(path, t, section, key, target.count(), min, 7LL * 24 * 3600 * 1000));
+}
+
+std::string text(const std::string& path, const toml::table& t, std::string_view section, std::string_view key,
+                 std::string current) {
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return current;
+  auto v = n->value<std::string>();
+  if (!v) bad(path, std::string(section) + "." + std::string(key) + " must be a string");
+  return *v;
+}
+
+// A TOML table as JSON text (what collectors receive as settings).
+std::string json_of(const toml::table& t) {
+  std::ostringstream out;
+  out << toml::json_formatter{t};
+  return out.str();
+}
+
+std::map<std::string, std::string> string_map(const std::string& path, const toml::table& t, std::string_view key) {
+  std::map<std::string, std::string> out;
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return out;
+  const toml::table* m = n->as_table();
+  if (m == nullptr) bad(path, std::string(key) + " must be a table of strings");
+  for (const auto& [k, v] : *m) {
+    if (auto s = v.value<std::string>()) {
+      out.emplace(std::string(k.str()), *s);
+    } else if (auto i = v.value<std::int64_t>()) {
+      out.emplace(std::string(k.str()), std::to_string(*i));
+    } else if (auto b = v.value<bool>()) {
+      out.emplace(std::string(k.str()), *b ? "true" : "false");
+    } else {
+      bad(path, std::string(key) + "." + std::string(k.str()) + " must be a string, integer or boolean");
+    }
+  }
+  return out;
+}
+
+Aggregation aggregation_of(const std::string& path, const std::string& name) {
+  if (name == "stream") return Aggregation::stream;
+  if (name == "batch") return Aggregation::batch;
+  bad(path, "aggregation.scheduled must be \"stream\" or \"batch\", not \"" + name + "\"");
+}
+
+}  // namespace
+
+const char* to_string(Aggregation a) {
+  switch (a) {
+    case Aggregation::stream: return "stream";
+    case Aggregation::batch: return "batch";
+    case Aggregation::correlation: return "correlation";
+  }
+  return "?";
+}
+
+Settings default_settings() {
+  Settings s;
+  for (const auto& [type, count] : {std::pair<const char*, std::uint32_t>{"procmond", 2}, {"netmond", 1},
+                                    {"fsmond", 1}, {"perfmond", 1}}) {
+    CollectorSpec c;
+    c.type = type;
+    c.instances = count;
+    s.collectors.push_back(std::move(c));
+  }
+  s.schedule = {{"system-stats", {}, milliseconds(10000), 0},
+                {"enumerate-processes", {}, milliseconds(60000), 0},
+                {"list-connections", {}, milliseconds(60000), 0}};
+  return s;
+}
+
+void load_settings(const std::string& path, Settings& s) {
+  const toml::table root = parse_file(path);
+  if (const toml::table* a = root["agent"].as_table()) {
+    s.database = text(path, *a, "agent", "database", s.database);
+    s.retention = std::chrono::hours(integer(path, *a, "agent", "retention_hours", s.retention.count(), 1, 24 * 3650));
+    ms(path, *a, "agent", "task_deadline_ms", s.task_deadline);
+    s.max_pending_tasks = static_cast<std::uint32_t>(
+        integer(path, *a, "agent", "max_pending_tasks", s.max_pending_tasks, 1, 10'000'000));
+  }
+  if (const toml::table* h = root["health"].as_table()) {
+    ms(path, *h, "health", "heartbeat_interval_ms", s.health.heartbeat_interval, 50);
+    s.health.heartbeat_misses =
+        static_cast<std::uint32_t>(integer(path, *h, "health", "heartbeat_misses", s.health.heartbeat_misses, 1, 100));
+    ms(path, *h, "health", "task_hang_timeout_ms", s.health.task_hang_timeout);
+  }
+  if (const toml::table* v = root["supervisor"].as_table()) {
+    auto& o = s.supervisor;
+    ms(path, *v, "supervisor", "backoff_initial_ms", o.backoff_initial);
+    ms(path, *v, "supervisor", "backoff_max_ms", o.backoff_max);
+    o.restart_budget =
+        static_cast<std::uint32_t>(integer(path, *v, "supervisor", "restart_budget", o.restart_budget, 0, 1000000));
+    ms(path, *v, "supervisor", "budget_window_ms", o.budget_window);
+    ms(path, *v, "supervisor", "stable_after_ms", o.stable_after);
+    ms(path, *v, "supervisor", "stop_grace_ms", o.stop_grace);
+    ms(path, *v, "supervisor", "startup_timeout_ms", o.startup_timeout);
+    if (o.backoff_max < o.backoff_initial) bad(path, "supervisor.backoff_max_ms must be >= backoff_initial_ms");
+  }
+  if (const toml::table* g = root["aggregation"].as_table()) {
+    auto& o = s.aggregation;
+    if (g->get("scheduled")) o.scheduled = aggregation_of(path, text(path, *g, "aggregation", "scheduled", ""));
+    o.batch_size = static_cast<std::uint32_t>(integer(path, *g, "aggregation", "batch_size", o.batch_size, 1, 100000));
+    ms(path, *g, "aggregation", "batch_timeout_ms", o.batch_timeout);
+    ms(path, *g, "aggregation", "correlation_timeout_ms", o.correlation_timeout);
+  }
+  if (root.get("collectors")) {
+    s.collectors.clear();
+    for_each_table(path, root, "collectors", [&](const toml::table& t) {
+      CollectorSpec c;
+      c.type = text(path, t, "collectors", "type", "");
+      if (c.type.empty() || c.type.find_first_of("./ ") != std::string::npos) {
+        bad(path, "each [[collectors]] needs a type such as \"procmond\"");
+      }
+      c.instances = static_cast<std::uint32_t>(integer(path, t, "collectors", "instances", c.instances, 0, 64));
+      c.path = text(path, t, "collectors", "path", c.path);
+      c.args = string_list(path, t, "args");
+      c.strategy = text(path, t, "collectors", "strategy", c.strategy);
+      if (c.strategy != "round-robin" && c.strategy != "least-loaded" && c.strategy != "random") {
+        bad(path, "collectors.strategy must be round-robin, least-loaded or random");
+      }
+      c.prefetch = static_cast<std::uint32_t>(integer(path, t, "collectors", "prefetch", c.prefetch, 1, 1024));
+      if (const toml::node* n = t.get("settings")) {
+        const toml::table* st = n->as_table();
+        if (st == nullptr) bad(path, "collectors.settings must be a table");
+        c.settings = json_of(*st);
+      }
+      for (const auto& other : s.collectors) {
+        if (other.type == c.type) bad(path, "collector type " + c.type + " is listed twice");
+      }
+      s.collectors.push_back(std::move(c));
+    });
+  }
+  if (root.get("schedule")) {
+    s.schedule.clear();
+    for_each_table(path, root, "schedule", [&](const toml::table& t) {
+      ScheduleEntry e;
+      e.task = text(path, t, "schedule", "task", "");
+      if (e.task.empty()) bad(path, "each [[schedule]] needs a task");
+      ms(path, t, "schedule", "interval_ms", e.interval, 100);
+      e.priority = static_cast<int>(integer(path, t, "schedule", "priority", 0, -1000, 1000));
+      e.args = string_map(path, t, "args");
+      s.schedule.push_back(std::move(e));
+    });
+  }
 }
 
 }  // namespace daemoneye::agent

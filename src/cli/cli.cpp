@@ -4,7 +4,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/agent_commands.hpp"
 #include "cli/commands.hpp"
+#include "cli/events.hpp"
 
 namespace daemoneye::cli {
 
@@ -26,7 +28,8 @@ void add_common(CLI::App* cmd, Common& c) {
 }  // namespace
 
 int run(int argc, char** argv) {
-  CLI::App app{"daemoneye-cli: talk to the DaemonEye event bus", "daemoneye-cli"};
+  CLI::App app{"daemoneye-cli: operate DaemonEye (its collectors, tasks and stored results) and talk to its event bus",
+               "daemoneye-cli"};
   app.require_subcommand(1);
   Common common;
 
@@ -89,6 +92,30 @@ int run(int argc, char** argv) {
   add_common(st, common);
   st->add_flag("--json", stats_json, "Print the raw JSON document");
 
+  CollectorsArgs cols;
+  auto* co = app.add_subcommand("collectors", "List the agent's collectors and their health");
+  add_common(co, common);
+  co->add_flag("--json", cols.json, "Print the raw JSON document");
+
+  TaskArgs task;
+  auto* tk = app.add_subcommand("task", "Submit a task (or workflow) to the agent and print its aggregated result");
+  add_common(tk, common);
+  tk->add_option("type", task.type,
+                 "Task type (e.g. enumerate-processes, list-connections, system-stats, scan-path) or workflow "
+                 "(host-snapshot, investigate-process)")
+      ->required();
+  tk->add_option("args", task.args, "Task arguments KEY=VALUE (e.g. name=sshd, pid=1)");
+  tk->add_option("--priority", task.priority, "Higher runs first")->capture_default_str();
+  tk->add_option("--deadline-ms", task.deadline_ms, "Give up on the task after this long (default: the agent's)");
+  tk->add_option("--requires", task.requires_caps, "Capability the collector must have (repeatable), e.g. NETWORK");
+  tk->add_flag("--no-wait", task.no_wait, "Print the correlation id and return at once");
+  tk->add_flag("--json", task.json, "Print the aggregated result as JSON");
+  tk->add_option("--timeout-ms", task.timeout_ms, "How long to wait for the result (default: deadline + 5 s)");
+
+  EventsArgs events;
+  auto* ev = app.add_subcommand("events", "Query the stored results (the agent's SQLite database)");
+  add_events_options(ev, events);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -105,6 +132,9 @@ int run(int argc, char** argv) {
   if (r->parsed()) return cmd_request(common, req);
   if (y->parsed()) return cmd_reply(common, rep);
   if (st->parsed()) return cmd_stats(common, stats_json);
+  if (co->parsed()) return cmd_collectors(common, cols);
+  if (tk->parsed()) return cmd_task(common, task);
+  if (ev->parsed()) return cmd_events(events);
   return 2;
 }
 

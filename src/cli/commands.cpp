@@ -34,24 +34,6 @@ void install_signal_handlers() {
   std::signal(SIGPIPE, SIG_IGN);
 }
 
-int fail(const std::string& what) {
-  std::fprintf(stderr, "daemoneye-cli: %s\n", what.c_str());
-  return 1;
-}
-
-std::unique_ptr<eb::SyncClient> connect(const Common& c, int& exit_code) {
-  install_signal_handlers();
-  eb::ClientOptions o;
-  o.endpoint = eb::resolve_endpoint(c.socket);
-  o.name = c.name;
-  auto r = eb::SyncClient::connect(o);
-  if (!r) {
-    exit_code = fail(fmt::format("cannot connect to {}: {}", o.endpoint, r.describe()));
-    return nullptr;
-  }
-  return std::move(*r);
-}
-
 std::string substitute(const std::string& tmpl, std::uint64_t n) {
   std::string out;
   std::size_t pos = 0;
@@ -75,6 +57,25 @@ void report_drops(eb::SyncClient& client, std::uint64_t& seen) {
 }
 
 }  // namespace
+
+int fail(const std::string& what) {
+  std::fprintf(stderr, "daemoneye-cli: %s\n", what.c_str());
+  return 1;
+}
+
+std::unique_ptr<eb::SyncClient> connect(const Common& c, int& exit_code) {
+  install_signal_handlers();
+  eb::ClientOptions o;
+  o.endpoint = eb::resolve_endpoint(c.socket);
+  o.name = c.name;
+  auto r = eb::SyncClient::connect(o);
+  if (!r) {
+    exit_code = fail(fmt::format("cannot connect to {}: {}", o.endpoint, r.describe()));
+    return nullptr;
+  }
+  return std::move(*r);
+}
+
 
 std::string message_json(const eb::Message& m) {
   nlohmann::json j{{"topic", m.topic},

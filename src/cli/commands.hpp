@@ -3,11 +3,13 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <daemoneye/eventbus/message.hpp>
 #include <daemoneye/eventbus/options.hpp>
+#include <daemoneye/eventbus/sync_client.hpp>
 
 namespace daemoneye::cli {
 
@@ -60,6 +62,12 @@ int cmd_sub(const Common& c, const SubArgs& a);
 int cmd_request(const Common& c, const RequestArgs& a);
 int cmd_reply(const Common& c, const ReplyArgs& a);
 int cmd_stats(const Common& c, bool json);
+
+// Connects for a subcommand (installing SIGINT/SIGTERM handlers); on
+// failure reports it and sets `exit_code`.
+std::unique_ptr<eventbus::SyncClient> connect(const Common& c, int& exit_code);
+// Reports a failure as one line on stderr; returns exit code 1.
+int fail(const std::string& what);
 
 // One JSON object (no newline) describing a received message.
 std::string message_json(const eventbus::Message& m);

@@ -13,7 +13,7 @@ cmake --install "$BUILD" --prefix "$WORK/prefix" >/dev/null
 cmake -S "$SRC/tests/package/consumer" -B "$WORK/build" -DCMAKE_PREFIX_PATH="$WORK/prefix" >/dev/null
 cmake --build "$WORK/build" >/dev/null
 export DAEMONEYE_SOCKET="$WORK/run/bus.sock"
-"$BUILD/apps/daemoneye-agent/daemoneye-agent" --broker-only --log-level warn &
+"$BUILD/bin/daemoneye-agent" --broker-only --log-level warn &
 AGENT_PID=$!
 for _ in $(seq 200); do [ -S "$DAEMONEYE_SOCKET" ] && break; sleep 0.05; done
 "$WORK/build/consumer"
