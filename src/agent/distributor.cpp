@@ -16,8 +16,13 @@ constexpr std::size_t kFinishedMemory = 65536;
 }  // namespace
 
 TaskDistributor::TaskDistributor(const CollectorRegistry& registry, const Settings& settings, Publish publish)
-    : registry_(registry), settings_(settings), publish_(std::move(publish)) {
-  for (const auto& c : settings.collectors) prefetch_[c.type] = c.prefetch;
+    : registry_(registry), settings_(settings), publish_(std::move(publish)) {}
+
+std::uint32_t TaskDistributor::prefetch(const std::string& collector_type) const {
+  for (const auto& c : settings_.collectors) {
+    if (c.type == collector_type) return c.prefetch;
+  }
+  return CollectorSpec{}.prefetch;  // a collector type the agent does not run itself
 }
 
 std::variant<TaskEntry, std::string> TaskDistributor::submit(TaskRequest request, bool discovering) {
@@ -79,8 +84,8 @@ void TaskDistributor::dispatch() {
     return a->task.priority != b->task.priority ? a->task.priority > b->task.priority : a->order < b->order;
   });
   for (TaskEntry* e : waiting) {
-    const auto pf = prefetch_.count(e->collector_type) ? prefetch_[e->collector_type] : 4u;
-    const std::size_t window = std::max<std::size_t>(1, registry_.live_members(e->collector_type)) * pf;
+    const std::size_t window =
+        std::max<std::size_t>(1, registry_.live_members(e->collector_type)) * prefetch(e->collector_type);
     auto& n = busy[e->collector_type];
     if (n >= window) continue;
     ++n;

@@ -86,13 +86,13 @@ class TaskDistributor {
 
  private:
   bool route(TaskEntry& e);
+  std::uint32_t prefetch(const std::string& collector_type) const;
   void remember_finished(const std::string& id);
 
   const CollectorRegistry& registry_;
   const Settings& settings_;
   Publish publish_;
   std::map<std::string, TaskEntry> tasks_;   // by task id: pending and in flight
-  std::map<std::string, std::uint32_t> prefetch_;  // per collector type
   std::set<std::string> finished_;            // recently finished ids (bounded)
   std::vector<std::string> finished_order_;
   std::size_t finished_head_ = 0;
