@@ -4,7 +4,7 @@
 #   make deps    install the Debian 12 packages the build needs (sudo when not root)
 #   make build   configure and build (build/)
 #   make test    build and run every test (unit + multi-process integration)
-#   make demo    start the broker and show messages flowing between processes
+#   make demo    run the full agent with its collectors and show them working (Ctrl-C stops)
 #   make install install programs, headers and the CMake package (PREFIX=/usr/local)
 #   make asan    build with AddressSanitizer+UBSan (build-asan/) and run every test
 #   make tsan    build with ThreadSanitizer (build-tsan/) and run every test
