@@ -208,7 +208,13 @@ asio::awaitable<void> Coordinator::Impl::start() {
   const eb::SubscribeOptions plain;
   co_await subscribe(std::string(topics::kHealthHeartbeatAll), plain, [this](const eb::Message& m) { on_heartbeat(m); });
   co_await subscribe(std::string(topics::kHealthStatus), plain, [](const eb::Message& m) {
-    spdlog::info("collector status: {}", m.payload);
+    const json j = json::parse(m.payload, nullptr, false);
+    if (j.is_object() && j.value("event", "") == "config-rejected") {
+      spdlog::warn("collector {} rejected configuration version {}: {}", j.value("collector_id", "?"),
+                   j.value("version", 0), j.value("error", ""));
+    } else {
+      spdlog::debug("collector status: {}", m.payload);
+    }
   });
   co_await subscribe(std::string(topics::kBusClientDisconnected), plain,
                      [this](const eb::Message& m) { on_disconnected(m); });
