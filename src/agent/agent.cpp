@@ -182,7 +182,7 @@ int run(const AgentConfig& config) {
         broker.set_policy(std::move(policy));
         if (coordinator) coordinator->reload(settings);
       } catch (const std::exception& e) {
-        spdlog::error("SIGHUP: keeping the current configuration: {}", e.what());
+        spdlog::error("SIGHUP: keeping the current access policy and collector settings: {}", e.what());
       }
     }
     hangup.async_wait(on_hangup);
@@ -191,7 +191,7 @@ int run(const AgentConfig& config) {
 
   io.run();
   coordinator.reset();
-  spdlog::info("agent stopped");
+  spdlog::info("broker stopped");
   return exit_code;
 }
 
