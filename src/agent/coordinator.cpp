@@ -1,6 +1,7 @@
 #include "agent/coordinator.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -124,6 +125,7 @@ class Coordinator::Impl {
   void publish_task(const TaskEntry& e, std::function<void(bool)> done);
   void on_event(const eb::Message& m);
   void on_completion(const eb::Message& m);
+  void on_dead_letter(const eb::Message& m);
   void finish_task(TaskEntry entry, TaskResult result);
   void on_aggregate(Aggregate&& a);
   Aggregation strategy_for(Origin o) const;
@@ -218,6 +220,11 @@ asio::awaitable<void> Coordinator::Impl::start() {
   });
   co_await subscribe(std::string(topics::kBusClientDisconnected), plain,
                      [this](const eb::Message& m) { on_disconnected(m); });
+  // A task the broker gave up on (every delivery lost with its collector,
+  // max_deliveries times: a task that crashes collectors) fails now rather
+  // than at its deadline.
+  co_await subscribe(topics::child(topics::kBusDeadLetter, "#"), plain,
+                     [this](const eb::Message& m) { on_dead_letter(m); });
   co_await subscribe(kAgentTask, plain, [this](const eb::Message& m) { on_task_request(m); });
   co_await subscribe(kAgentCollectors, plain, [this](const eb::Message& m) { on_collectors_request(m); });
   co_await subscribe(kAgentStatus, plain, [this](const eb::Message& m) { on_status_request(m); });
@@ -490,6 +497,24 @@ void Coordinator::Impl::on_completion(const eb::Message& m) {
   r.attempts = c->delivery_count;
   r.completed_ns = c->finished_ns;
   r.records = std::move(records);
+  finish_task(std::move(*entry), std::move(r));
+}
+
+void Coordinator::Impl::on_dead_letter(const eb::Message& m) {
+  const auto task = protocol::decode_task(m.payload);
+  if (!task) return;  // not one of our tasks
+  auto entry = distributor_.complete(task->id);
+  if (!entry) return;
+  const std::string deliveries = header(m, "deadletter.deliveries");
+  spdlog::error("task {} {} failed: dead-lettered after {} deliveries ({})", task->type, task->id, deliveries,
+                header(m, "deadletter.reason"));
+  aggregator_.discard_task(task->id);
+  TaskResult r;
+  r.status = "failed";
+  r.detail = "dead-lettered by the broker after " + deliveries + " deliveries (" +
+             header(m, "deadletter.reason") + "): every collector that took it was lost";
+  r.attempts = static_cast<std::uint32_t>(std::strtoul(deliveries.c_str(), nullptr, 10));
+  r.completed_ns = protocol::now_unix_ns();
   finish_task(std::move(*entry), std::move(r));
 }
 
