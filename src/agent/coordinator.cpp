@@ -8,6 +8,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -544,9 +545,9 @@ void Coordinator::Impl::on_aggregate(Aggregate&& a) {
                  r.collector.empty() ? "-" : r.collector, records);
   }
 
+  std::vector<storage::StoredEvent> events;
+  std::vector<storage::TaskRecord> tasks;
   if (storage_) {
-    std::vector<storage::StoredEvent> events;
-    std::vector<storage::TaskRecord> tasks;
     events.reserve(records);
     for (const auto& r : a.results) {
       for (const auto& rec : r.records) {
@@ -590,18 +591,25 @@ void Coordinator::Impl::on_aggregate(Aggregate&& a) {
       w.root_correlation_id = a.root_id;
       tasks.push_back(std::move(w));
     }
-    storage_->submit(std::move(events), std::move(tasks));
   }
 
-  // Answer whoever asked for it.
+  // Whoever asked for it is answered once the result is stored, so that
+  // `daemoneye-cli events --correlation` right after a reply finds it.
+  std::function<void()> answer;
   const std::string key = a.strategy == Aggregation::correlation ? a.root_id
                           : a.results.size() == 1               ? a.results.front().task_id
                                                                 : std::string();
-  if (key.empty()) return;
-  const auto it = waiters_.find(key);
-  if (it == waiters_.end()) return;
-  (void)client_->reply(it->second, aggregate_json(a).dump());
-  waiters_.erase(it);
+  if (const auto it = waiters_.find(key); !key.empty() && it != waiters_.end()) {
+    answer = [&io = io_, client = client_, request = std::move(it->second), reply = aggregate_json(a).dump()] {
+      asio::post(io, [client, request, reply] { (void)client->reply(request, reply); });
+    };
+    waiters_.erase(it);
+  }
+  if (storage_) {
+    storage_->submit(std::move(events), std::move(tasks), std::move(answer));
+  } else if (answer) {
+    answer();
+  }
 }
 
 json Coordinator::Impl::aggregate_json(const Aggregate& a) const {

@@ -14,11 +14,12 @@ StorageWriter::StorageWriter(const std::string& path, std::chrono::hours retenti
 
 StorageWriter::~StorageWriter() { stop(); }
 
-void StorageWriter::submit(std::vector<storage::StoredEvent> events, std::vector<storage::TaskRecord> tasks) {
-  if (events.empty() && tasks.empty()) return;
+void StorageWriter::submit(std::vector<storage::StoredEvent> events, std::vector<storage::TaskRecord> tasks,
+                           std::function<void()> written) {
+  if (events.empty() && tasks.empty() && !written) return;
   {
     std::lock_guard lock(mu_);
-    queue_.push_back({std::move(events), std::move(tasks)});
+    queue_.push_back({std::move(events), std::move(tasks), std::move(written)});
   }
   cv_.notify_one();
 }
@@ -76,6 +77,9 @@ void StorageWriter::run() {
       std::lock_guard lock(mu_);
       if (failed == 0) written_ += events.size();
       errors_ += failed;
+    }
+    for (auto& w : work) {
+      if (w.written) w.written();
     }
     if (std::chrono::steady_clock::now() >= next_prune) {
       next_prune = std::chrono::steady_clock::now() + std::chrono::hours(1);

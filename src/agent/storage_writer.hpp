@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -27,7 +28,10 @@ class StorageWriter {
   StorageWriter(const StorageWriter&) = delete;
   StorageWriter& operator=(const StorageWriter&) = delete;
 
-  void submit(std::vector<storage::StoredEvent> events, std::vector<storage::TaskRecord> tasks);
+  // Queues rows for the next transaction. `written`, if given, is called on
+  // the writer's thread once they are committed (or failed to be).
+  void submit(std::vector<storage::StoredEvent> events, std::vector<storage::TaskRecord> tasks,
+              std::function<void()> written = {});
   // Writes what is queued, then ends the thread. Idempotent.
   void stop();
 
@@ -39,6 +43,7 @@ class StorageWriter {
   struct Work {
     std::vector<storage::StoredEvent> events;
     std::vector<storage::TaskRecord> tasks;
+    std::function<void()> written;
   };
   void run();
 
