@@ -259,5 +259,37 @@ TEST_F(AgentShutdown, SigtermStopsAndReapsEveryCollectorExitsZeroAndRemovesTheSo
       << "the socket file is removed";
 }
 
+TEST_F(Failover, TaskWhoseEveryDeliveryIsLostIsDeadLetteredAndFailsAtOnce) {
+  // The broker allows one delivery per task. The only procmond is frozen,
+  // takes the task, and is killed: the broker dead-letters the task and the
+  // agent records it failed right away instead of at its 60 s deadline. (The
+  // agent's own heartbeat check is slowed so the test decides when it dies.)
+  std::string config = toml_base("backoff_initial_ms = 200\n", "[broker]\nmax_deliveries = 1\n");
+  config.replace(config.find("heartbeat_misses = 3"), 20, "heartbeat_misses = 100");
+  start(config + toml_collectors("procmond", 1, "prefetch = 1\n"));
+  const std::int64_t pid = field(wait_live("procmond", 1), "procmond-1", "pid");
+  ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGSTOP), 0);
+  const std::string id = submit("enumerate-processes");
+  json stats;
+  ASSERT_TRUE(wait_for_stats(
+      agent().socket(),
+      [](const json& s) {
+        const json* g = find_group(s, "procmond-workers");
+        return g != nullptr && (*g)["inflight"].get<int>() == 1;
+      },
+      30s, &stats))
+      << "the frozen member never held the task: " << stats.dump();
+  ASSERT_EQ(::kill(static_cast<pid_t>(pid), SIGKILL), 0);
+
+  const auto tasks = wait_tasks({id}, 45s);
+  const storage::TaskRecord& t = tasks.at(id);
+  EXPECT_EQ(t.status, "failed");
+  EXPECT_NE(t.error.find("dead-lettered"), std::string::npos) << t.error;
+  EXPECT_EQ(t.records, 0u);
+  EXPECT_LT(t.completed_ns - t.submitted_ns, std::chrono::nanoseconds(30s).count());
+  // The collector itself is restarted.
+  EXPECT_NO_THROW(wait_live("procmond", 1));
+}
+
 }  // namespace
 }  // namespace daemoneye::testing
