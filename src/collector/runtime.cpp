@@ -103,7 +103,7 @@ class Runtime {
   class WatchEmitter;
 
   // --- I/O thread ---
-  asio::awaitable<void> main_loop(int& exit_code);
+  asio::awaitable<void> main_loop();
   asio::awaitable<void> pump();
   asio::awaitable<void> heartbeats();
   asio::awaitable<void> join_tasks();
@@ -143,6 +143,7 @@ class Runtime {
   std::optional<std::uint64_t> task_sub_;
   bool paused_ = false;
   bool stopping_ = false;
+  int exit_code_ = 0;
   std::uint64_t heartbeat_seq_ = 0;
   std::uint64_t run_counter_ = 0;
 
@@ -248,8 +249,7 @@ class Runtime::WatchEmitter final : public Emitter {
 
 int Runtime::run() {
   worker_ = std::thread([this] { task_thread(); });
-  int exit_code = 0;
-  asio::co_spawn(io_, main_loop(exit_code), [this](std::exception_ptr e) {
+  asio::co_spawn(io_, main_loop(), [this](std::exception_ptr e) {
     if (e) {
       try {
         std::rethrow_exception(e);
@@ -267,10 +267,10 @@ int Runtime::run() {
   out_cv_.notify_all();
   push_job(QuitJob{});
   if (worker_.joinable()) worker_.join();
-  return exit_code;
+  return exit_code_;
 }
 
-asio::awaitable<void> Runtime::main_loop(int& exit_code) {
+asio::awaitable<void> Runtime::main_loop() {
   eb::ClientOptions co;
   co.endpoint = opt_.endpoint;
   co.name = opt_.collector_id;
@@ -278,7 +278,7 @@ asio::awaitable<void> Runtime::main_loop(int& exit_code) {
   auto connected = co_await eb::Client::connect(io_.get_executor(), co);
   if (!connected) {
     spdlog::error("cannot connect to the event bus: {}", connected.describe());
-    exit_code = 1;
+    exit_code_ = 1;
     co_return;
   }
   client_ = *connected;
@@ -304,7 +304,7 @@ asio::awaitable<void> Runtime::main_loop(int& exit_code) {
                                         [this](const eb::Message& m) { on_config(m); });
   if (!lc || !cf) {
     spdlog::error("cannot subscribe to the control topics: {}", lc ? cf.describe() : lc.describe());
-    exit_code = 1;
+    exit_code_ = 1;
     co_await client_->close(1s);
     co_return;
   }
@@ -320,7 +320,7 @@ asio::awaitable<void> Runtime::main_loop(int& exit_code) {
   });
   co_await join_tasks();
   if (!task_sub_ && !stopping_) {
-    exit_code = 1;
+    exit_code_ = 1;
     begin_shutdown("could not join the task queue group");
   }
   push_job(WatchJob{true});
