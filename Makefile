@@ -8,6 +8,7 @@
 #   make install install programs, headers and the CMake package (PREFIX=/usr/local)
 #   make asan    build with AddressSanitizer+UBSan (build-asan/) and run every test
 #   make tsan    build with ThreadSanitizer (build-tsan/) and run every test
+#   make bench   build the micro-benchmarks in Release (build-bench/) and run each briefly
 #   make fuzz    build the libFuzzer targets with clang (build-fuzz/) and run each
 #                for FUZZ_SECONDS (default 60)
 
@@ -20,14 +21,14 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := build-essential cmake pkg-config \
   libasio-dev libprotobuf-dev protobuf-compiler \
   libspdlog-dev libfmt-dev libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libsqlite3-dev libssl-dev \
-  libgtest-dev libgmock-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
 
 FUZZ_SECONDS ?= 60
 FUZZ_PACKAGES := clang-14 libfuzzer-14-dev libclang-rt-14-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps install-packages build test demo install clean asan tsan fuzz fuzz-seeds
+.PHONY: all deps install-packages build test demo install clean asan tsan fuzz fuzz-seeds bench
 
 all: build
 
@@ -65,6 +66,11 @@ asan tsan: deps
 	cmake --build build-$@ -j $(JOBS)
 	cd build-$@ && ctest --output-on-failure -j $(JOBS) --timeout 600
 
+bench: deps
+	cmake --preset bench $(CMAKE_FLAGS)
+	cmake --build build-bench -j $(JOBS) --target codec_bench topic_bench routing_bench
+	for b in codec_bench topic_bench routing_bench; do build-bench/bench/micro/$$b --benchmark_min_time=0.2 || exit 1; done
+
 fuzz: deps
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(FUZZ_PACKAGES)"
 	cmake --preset fuzz
@@ -77,4 +83,4 @@ fuzz-seeds: fuzz
 	build-fuzz/fuzz/make_seeds fuzz/corpus
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz build-bench
