@@ -50,6 +50,19 @@ std::string header(const eb::Message& m, std::string_view key) {
   return it == m.headers.end() ? std::string() : it->second;
 }
 
+// A result record as the store keeps it.
+storage::StoredEvent stored_event(const ResultRecord& rec, std::string collector, std::string task_id) {
+  storage::StoredEvent ev;
+  ev.time_ns = rec.time_ns;
+  ev.topic = rec.topic;
+  ev.kind = rec.kind;
+  ev.collector = std::move(collector);
+  ev.task_id = std::move(task_id);
+  ev.correlation = rec.correlation;
+  ev.payload = rec.payload;
+  return ev;
+}
+
 json correlation_json(const eb::Correlation& c) {
   json j{{"correlation_id", c.correlation_id},
          {"parent_correlation_id", c.parent_correlation_id},
@@ -458,15 +471,8 @@ void Coordinator::Impl::on_event(const eb::Message& m) {
     // stream aggregation, straight to the store.
     ++stream_events_;
     if (storage_) {
-      storage::StoredEvent ev;
-      ev.time_ns = rec.time_ns;
-      ev.topic = rec.topic;
-      ev.kind = rec.kind;
-      ev.collector = header(m, protocol::kHeaderCollector);
-      ev.correlation = rec.correlation;
-      ev.payload = std::move(rec.payload);
       std::vector<storage::StoredEvent> one;
-      one.push_back(std::move(ev));
+      one.push_back(stored_event(rec, header(m, protocol::kHeaderCollector), {}));
       storage_->submit(std::move(one), {});
     }
     return;
@@ -551,15 +557,8 @@ void Coordinator::Impl::on_aggregate(Aggregate&& a) {
     events.reserve(records);
     for (const auto& r : a.results) {
       for (const auto& rec : r.records) {
-        storage::StoredEvent ev;
-        ev.time_ns = rec.time_ns;
-        ev.topic = rec.topic;
-        ev.kind = rec.kind;
-        ev.collector = rec.correlation.source_process.empty() ? r.collector : rec.correlation.source_process;
-        ev.task_id = r.task_id;
-        ev.correlation = rec.correlation;
-        ev.payload = rec.payload;
-        events.push_back(std::move(ev));
+        events.push_back(stored_event(
+            rec, rec.correlation.source_process.empty() ? r.collector : rec.correlation.source_process, r.task_id));
       }
       storage::TaskRecord t;
       t.task_id = r.task_id;

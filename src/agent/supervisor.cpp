@@ -185,11 +185,4 @@ const Instance* Supervisor::find(const std::string& id) const {
   return nullptr;
 }
 
-const Instance* Supervisor::find_pid(std::int64_t pid) const {
-  for (const auto& inst : instances_) {
-    if (inst.pid == pid && pid > 0) return &inst;
-  }
-  return nullptr;
-}
-
 }  // namespace daemoneye::agent

@@ -73,7 +73,6 @@ class Supervisor {
 
   const std::vector<Instance>& instances() const { return instances_; }
   const Instance* find(const std::string& id) const;
-  const Instance* find_pid(std::int64_t pid) const;
 
  private:
   void launch(Instance& inst);

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "collector/protocol.hpp"
 #include "collectors/common/files.hpp"
 #include "collectors/filesystem/change_watcher.hpp"
 #include "collectors/filesystem/file_info.hpp"
@@ -42,11 +43,6 @@ constexpr auto kModifyWindow = 100ms;
 // failing the record.
 std::string to_text(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-std::int64_t unix_now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // "/etc/" → "/etc", "/a/./b/../c" → "/a/c"; empty when not absolute.
@@ -168,7 +164,7 @@ class RecordSink final : public filesystem::ChangeSink {
     j["event"] = filesystem::to_string(c.kind);
     j["is_dir"] = c.is_dir;
     j["cookie"] = c.cookie;
-    j["time_ns"] = unix_now_ns();
+    j["time_ns"] = collector::protocol::now_unix_ns();
     out_.emit("change", to_text(j));
   }
 
