@@ -4,6 +4,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -26,6 +27,11 @@ constexpr std::uint32_t kEvents = IN_CREATE | IN_MODIFY | IN_DELETE | IN_MOVED_F
 // most this many times so that a flood cannot hold off a stop request.
 constexpr std::size_t kReadBufferBytes = 64 * 1024;
 constexpr int kMaxReadsPerPoll = 64;
+
+// How long a directory's moved_from waits for its moved_to before the
+// directory counts as moved out of the watched tree. The two are queued
+// microseconds apart; the margin covers a descheduled writer on a loaded host.
+constexpr std::chrono::milliseconds kMovePairGrace{50};
 
 std::string join(const std::string& dir, std::string_view name) {
   std::string out = dir;
@@ -207,10 +213,10 @@ void InotifyWatcher::handle(std::uint32_t mask, int wd, std::uint32_t cookie, st
   if (kind == ChangeKind::created) {
     add_tree(path, false, Walk::report_entries, sink);
   } else if (kind == ChangeKind::moved_from) {
-    moved_away_[cookie] = std::move(path);
+    moved_away_[cookie] = {std::move(path), std::chrono::steady_clock::now() + kMovePairGrace};
   } else if (kind == ChangeKind::moved_to) {
     if (const auto m = moved_away_.find(cookie); m != moved_away_.end()) {
-      rename_tree(m->second, path);
+      rename_tree(m->second.path, path);
       moved_away_.erase(m);
     } else {
       add_tree(path, false, Walk::watch_only, sink);
@@ -219,6 +225,12 @@ void InotifyWatcher::handle(std::uint32_t mask, int wd, std::uint32_t cookie, st
 }
 
 bool InotifyWatcher::poll(ChangeSink& sink, std::chrono::milliseconds timeout, std::string& error) {
+  if (!moved_away_.empty()) {  // wake in time to settle the oldest unpaired move
+    auto first = moved_away_.begin()->second.expires;
+    for (const auto& [cookie, away] : moved_away_) first = std::min(first, away.expires);
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(first - std::chrono::steady_clock::now());
+    timeout = std::clamp(left, std::chrono::milliseconds{0}, timeout);
+  }
   pollfd p{fd_, POLLIN, 0};
   const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
   if (ready < 0) {
@@ -226,7 +238,10 @@ bool InotifyWatcher::poll(ChangeSink& sink, std::chrono::milliseconds timeout, s
     error = "poll on inotify: " + errno_text(errno);
     return false;
   }
-  if (ready == 0) return true;
+  if (ready == 0) {
+    settle_moves();
+    return true;
+  }
 
   std::vector<char>& buf = read_buffer_;
   for (int reads = 0; reads < kMaxReadsPerPoll; ++reads) {
@@ -248,12 +263,23 @@ bool InotifyWatcher::poll(ChangeSink& sink, std::chrono::milliseconds timeout, s
     }
     if (size == 0 || (cancelled_ && cancelled_())) break;
   }
-  // A directory renamed away without a moved_to in the same reads left the
-  // watched tree (or went somewhere excluded): its watches would report
-  // under a wrong path.
-  for (const auto& [cookie, dir] : moved_away_) forget_tree(dir);
-  moved_away_.clear();
+  settle_moves();
   return true;
+}
+
+void InotifyWatcher::settle_moves() {
+  // A directory renamed away whose moved_to did not come within the grace
+  // period left the watched tree (or went somewhere excluded): its watches
+  // would report under a wrong path.
+  const auto now = std::chrono::steady_clock::now();
+  for (auto it = moved_away_.begin(); it != moved_away_.end();) {
+    if (it->second.expires <= now) {
+      forget_tree(it->second.path);
+      it = moved_away_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 std::unique_ptr<ChangeWatcher> open_change_watcher(const WatchSpec& spec, ChangeSink& sink,

@@ -51,6 +51,8 @@ class InotifyWatcher final : public ChangeWatcher {
   void rename_tree(const std::string& from, const std::string& to);
   // Removes the watches of `dir` and below.
   void forget_tree(const std::string& dir);
+  // Forgets the trees of moves whose grace period ended unpaired.
+  void settle_moves();
   void forget(int wd);
 
   int fd_;
@@ -60,9 +62,14 @@ class InotifyWatcher final : public ChangeWatcher {
   std::map<std::string, int> wds_;             // directory path → watch descriptor; ordered for subtree ranges
   std::unordered_set<int> roots_;              // watches of the spec's paths
   bool limit_reached_ = false;                 // no further watches are added (reported once)
-  // Directories renamed away during the current read, by cookie, until
-  // their moved_to is seen.
-  std::unordered_map<std::uint32_t, std::string> moved_away_;
+  // Directories renamed away, by cookie, until their moved_to is seen or
+  // the grace period (kMovePairGrace) ends: the kernel queues a rename's two
+  // halves one after the other, so a read can fall between them.
+  struct MovedAway {
+    std::string path;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::unordered_map<std::uint32_t, MovedAway> moved_away_;
   std::vector<char> read_buffer_;  // events are copied out of it, so it needs no particular alignment
 };
 
