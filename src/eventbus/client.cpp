@@ -337,44 +337,166 @@ Result<void> Client::Impl::send(FrameKind kind, const google::protobuf::MessageL
   return errc::not_connected;
 }
 
+namespace {
+
+// Envelope field numbers (eventbus.proto), for the hand-written publish path.
+namespace envelope_field {
+constexpr std::uint32_t kTopic = 1;
+constexpr std::uint32_t kMessageId = 2;
+constexpr std::uint32_t kSenderId = 3;
+constexpr std::uint32_t kTimestamp = 4;
+constexpr std::uint32_t kSequence = 5;
+constexpr std::uint32_t kHeaders = 6;
+constexpr std::uint32_t kCorrelation = 7;
+constexpr std::uint32_t kReplyTo = 8;
+}  // namespace envelope_field
+
+// Encodes an Envelope as protobuf would (default values omitted).
+void encode_envelope(std::string& out, std::string_view topic, std::string_view message_id, std::int64_t timestamp,
+                     std::uint64_t sequence, const PublishOptions& o) {
+  using detail::put_len_field;
+  using detail::put_varint_field;
+  namespace f = envelope_field;
+  out.clear();
+  put_len_field(out, f::kTopic, topic);
+  put_len_field(out, f::kMessageId, message_id);
+  if (timestamp != 0) put_varint_field(out, f::kTimestamp, static_cast<std::uint64_t>(timestamp));
+  if (sequence != 0) put_varint_field(out, f::kSequence, sequence);
+  for (const auto& [k, v] : o.headers) {  // each map entry is a message {1: key, 2: value}
+    detail::put_tag(out, f::kHeaders, detail::WireType::len);
+    detail::put_varint(out, 2 + detail::varint_size(k.size()) + k.size() + detail::varint_size(v.size()) + v.size());
+    put_len_field(out, 1, k);
+    put_len_field(out, 2, v);
+  }
+  if (!o.correlation.empty()) {
+    v1::Correlation c;
+    to_proto(o.correlation, c);
+    put_len_field(out, f::kCorrelation, c.SerializeAsString());
+  }
+  if (!o.reply_to.empty()) put_len_field(out, f::kReplyTo, o.reply_to);
+}
+
+}  // namespace
+
 Result<std::uint64_t> Client::Impl::queue_publish(std::string_view topic, std::string_view payload,
                                                   const PublishOptions& o, const ClientTarget* to, bool confirm,
                                                   std::uint64_t ref) {
   if (auto ec = validate_topic(topic)) return ec;
   if (!o.reply_to.empty() && validate_topic(o.reply_to)) return errc::invalid_topic;
-  v1::Publish& p = out_publish_;
-  p.Clear();
-  v1::Envelope* env = p.mutable_envelope();
-  env->set_topic(topic.data(), topic.size());
-  if (o.message_id.empty()) {
-    char buf[48];
-    auto r = std::to_chars(buf, buf + sizeof buf, id_seed_, 16);
-    *r.ptr++ = '-';
-    r = std::to_chars(r.ptr, buf + sizeof buf, seq_ + 1);
-    env->set_message_id(buf, static_cast<std::size_t>(r.ptr - buf));
-  } else {
-    env->set_message_id(o.message_id);
-  }
-  env->set_timestamp_unix_ns(unix_now_ns());
-  env->set_sequence(++seq_);
-  for (const auto& [k, v] : o.headers) (*env->mutable_headers())[k] = v;
-  if (!o.correlation.empty()) to_proto(o.correlation, *env->mutable_correlation());
-  if (!o.reply_to.empty()) env->set_reply_to(o.reply_to);
-  p.set_payload(payload.data(), payload.size());
-  p.set_ref(ref);
-  p.set_confirm(confirm);
+  detail::PublishExtra extra{ref, confirm, 0, {}};
   if (to != nullptr) {
     if (to->id != 0) {
-      p.set_to_client_id(to->id);
+      extra.to_client_id = to->id;
     } else if (!to->name.empty()) {
-      p.set_to_client_name(to->name);
+      extra.to_client_name = to->name;
     } else {
       return errc::invalid_argument;
     }
   }
-  if (session_.max_frame_bytes != 0 && p.ByteSizeLong() + 16 > session_.max_frame_bytes) return errc::frame_too_large;
-  if (auto r = send(FrameKind::publish, p, true); !r) return r.error();
-  return ref;
+  char id[48];
+  std::string_view message_id = o.message_id;
+  if (message_id.empty()) {
+    auto r = std::to_chars(id, id + sizeof id, id_seed_, 16);
+    *r.ptr++ = '-';
+    r = std::to_chars(r.ptr, id + sizeof id, seq_ + 1);
+    message_id = std::string_view(id, static_cast<std::size_t>(r.ptr - id));
+  }
+  encode_envelope(out_envelope_, topic, message_id, unix_now_ns(), ++seq_, o);
+  const std::size_t size = detail::publish_frame_size(out_envelope_, payload, extra);
+  // The broker adds a few fields to each delivery: leave room for them.
+  if (session_.max_frame_bytes != 0 && size + 12 > session_.max_frame_bytes) return errc::frame_too_large;
+  if (closed_) return errc::closed;
+  if (up_) {
+    detail::append_publish_frame(out_, out_envelope_, payload, extra);
+    wake_writer();
+    return ref;
+  }
+  if (opt_.reconnect && offline_.size() + size <= opt_.reconnect_buffer_bytes) {
+    detail::append_publish_frame(offline_, out_envelope_, payload, extra);
+    return ref;
+  }
+  return errc::not_connected;
+}
+
+bool Client::Impl::read_deliver(std::string_view body, Message& m) {
+  namespace f = envelope_field;
+  detail::DeliverView d;
+  if (!detail::scan_deliver(body, d)) return false;
+  m.topic.clear();
+  m.message_id.clear();
+  m.reply_to.clear();
+  m.headers.clear();
+  if (!m.correlation.empty()) m.correlation = {};
+  m.sender_id = 0;
+  m.timestamp_unix_ns = 0;
+  m.sequence = 0;
+  m.payload.assign(d.payload);
+  // Later occurrences of a field win, and sub-messages merge, as in protobuf:
+  // the broker appends its fields (sender id, dead-letter topic) at the end.
+  std::string correlation;
+  detail::WireScanner s(d.envelope);
+  detail::WireField w;
+  while (s.next(w)) {
+    const bool is_len = w.type == detail::WireType::len;
+    switch (w.number) {
+      case f::kTopic:
+        if (!is_len) return false;
+        m.topic.assign(w.bytes);
+        break;
+      case f::kMessageId:
+        if (!is_len) return false;
+        m.message_id.assign(w.bytes);
+        break;
+      case f::kSenderId:
+        if (is_len) return false;
+        m.sender_id = w.varint;
+        break;
+      case f::kTimestamp:
+        if (is_len) return false;
+        m.timestamp_unix_ns = static_cast<std::int64_t>(w.varint);
+        break;
+      case f::kSequence:
+        if (is_len) return false;
+        m.sequence = w.varint;
+        break;
+      case f::kHeaders: {
+        if (!is_len) return false;
+        std::string_view key, value;
+        detail::WireScanner e(w.bytes);
+        detail::WireField kv;
+        while (e.next(kv)) {
+          if (kv.type != detail::WireType::len) return false;
+          if (kv.number == 1) key = kv.bytes;
+          if (kv.number == 2) value = kv.bytes;
+        }
+        if (e.error()) return false;
+        m.headers.insert_or_assign(std::string(key), std::string(value));
+        break;
+      }
+      case f::kCorrelation:
+        if (!is_len) return false;
+        correlation.append(w.bytes);  // concatenated encodings parse as their merge
+        break;
+      case f::kReplyTo:
+        if (!is_len) return false;
+        m.reply_to.assign(w.bytes);
+        break;
+      default:
+        break;
+    }
+  }
+  if (s.error()) return false;
+  if (!correlation.empty()) {
+    v1::Correlation c;
+    if (!c.ParseFromString(correlation)) return false;
+    from_proto(c, m.correlation);
+  }
+  m.subscription_id = d.subscription_id;
+  m.delivery_tag = d.delivery_tag;
+  m.delivery_count = d.delivery_count ? d.delivery_count : 1;
+  m.redelivered = d.redelivered;
+  m.direct = d.direct;
+  return true;
 }
 
 asio::awaitable<Result<std::uint32_t>> Client::Impl::await_pending(std::uint64_t ref, std::shared_ptr<Pending> p) {
@@ -386,13 +508,20 @@ asio::awaitable<Result<std::uint32_t>> Client::Impl::await_pending(std::uint64_t
 }
 
 void Client::Impl::handle_frame(std::string_view frame) {
+  if (const detail::FrameView view = detail::scan_frame(frame); view.kind == detail::FrameKind::deliver) {
+    if (read_deliver(view.body, in_message_)) {
+      dispatch(in_message_);
+    } else if (error_handler_) {
+      error_handler_(make_error_code(errc::protocol_error), "undecodable delivery from the broker");
+    }
+    return;
+  }
   v1::Frame& f = in_frame_;
   if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
     if (error_handler_) error_handler_(make_error_code(errc::protocol_error), "undecodable frame from the broker");
     return;
   }
   switch (f.body_case()) {
-    case v1::Frame::kDeliver: dispatch(f.deliver()); break;
     case v1::Frame::kOk: {
       const v1::Ok& ok = f.ok();
       auto& table = ok.op() == v1::OP_PUBLISH ? pending_pub_ : pending_sub_;
@@ -434,23 +563,7 @@ void Client::Impl::handle_frame(std::string_view frame) {
   }
 }
 
-void Client::Impl::dispatch(const v1::Deliver& d) {
-  Message m;
-  const v1::Envelope& e = d.envelope();
-  m.topic = e.topic();
-  m.payload = d.payload();
-  m.message_id = e.message_id();
-  m.sender_id = e.sender_id();
-  m.timestamp_unix_ns = e.timestamp_unix_ns();
-  m.sequence = e.sequence();
-  for (const auto& [k, v] : e.headers()) m.headers.emplace(k, v);
-  if (e.has_correlation()) from_proto(e.correlation(), m.correlation);
-  m.reply_to = e.reply_to();
-  m.subscription_id = d.subscription_id();
-  m.delivery_tag = d.delivery_tag();
-  m.delivery_count = d.delivery_count() ? d.delivery_count() : 1;
-  m.redelivered = d.redelivered();
-  m.direct = d.direct();
+void Client::Impl::dispatch(Message& m) {
   if (m.delivery_tag != 0) live_tags_.insert(m.delivery_tag);
 
   if (m.subscription_id != 0) {
@@ -468,7 +581,7 @@ void Client::Impl::dispatch(const v1::Deliver& d) {
     const std::string_view tail = std::string_view(m.topic).substr(inbox_prefix_.size());
     std::from_chars(tail.data(), tail.data() + tail.size(), ref);
     if (auto it = pending_pub_.find(ref); it != pending_pub_.end() && !it->second->done) {
-      it->second->reply = std::move(m);
+      it->second->reply = m;
       it->second->complete({});
     }
     return;

@@ -61,7 +61,9 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   asio::awaitable<void> keepalive(std::shared_ptr<transport::Stream> stream, std::uint64_t generation);
   void session_down(std::error_code why);
   void handle_frame(std::string_view frame);
-  void dispatch(const v1::Deliver& d);
+  // Fills `m` from a Deliver frame's body; false if malformed.
+  bool read_deliver(std::string_view body, Message& m);
+  void dispatch(Message& m);
   void resubscribe();
   void shutdown_now();
   Result<void> nack_tag(std::uint64_t tag);
@@ -116,8 +118,12 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   std::function<void(std::uint64_t, std::uint64_t)> dropped_handler_;
   std::function<void(bool)> session_handler_;
 
-  v1::Frame in_frame_;       // reused for decoding
-  v1::Publish out_publish_;  // reused for encoding
+  // Deliveries and publishes, the hot paths, are decoded and encoded at the
+  // wire level into reused buffers (no message objects, no allocation once
+  // warm); everything else goes through protobuf's classes.
+  v1::Frame in_frame_;   // reused for decoding the other frames
+  Message in_message_;   // reused for each delivery
+  std::string out_envelope_;
 };
 
 }  // namespace daemoneye::eventbus

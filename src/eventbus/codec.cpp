@@ -175,6 +175,50 @@ bool scan_publish(std::string_view body, PublishView& out) noexcept {
   return !s.error();
 }
 
+bool scan_deliver(std::string_view body, DeliverView& out) noexcept {
+  out = {};
+  bool have_envelope = false;
+  WireScanner s(body);
+  WireField f;
+  while (s.next(f)) {
+    const bool is_len = f.type == WireType::len;
+    switch (f.number) {
+      case field::kPubEnvelope:
+        if (!is_len || have_envelope) return false;
+        out.envelope = f.bytes;
+        have_envelope = true;
+        break;
+      case field::kPubPayload:
+        if (!is_len) return false;
+        out.payload = f.bytes;
+        break;
+      case field::kDelSubscription:
+        if (is_len) return false;
+        out.subscription_id = f.varint;
+        break;
+      case field::kDelTag:
+        if (is_len) return false;
+        out.delivery_tag = f.varint;
+        break;
+      case field::kDelCount:
+        if (is_len) return false;
+        out.delivery_count = static_cast<std::uint32_t>(f.varint);
+        break;
+      case field::kDelRedelivered:
+        if (is_len) return false;
+        out.redelivered = f.varint != 0;
+        break;
+      case field::kDelDirect:
+        if (is_len) return false;
+        out.direct = f.varint != 0;
+        break;
+      default:
+        break;
+    }
+  }
+  return !s.error();
+}
+
 bool scan_envelope(std::string_view envelope, EnvelopeView& out) noexcept {
   out = {};
   WireScanner s(envelope);
@@ -250,6 +294,50 @@ void append_frame(std::string& out, FrameKind kind, const google::protobuf::Mess
   const std::size_t at = out.size();
   out.resize(at + body);
   msg.SerializeWithCachedSizesToArray(reinterpret_cast<std::uint8_t*>(out.data() + at));
+}
+
+namespace {
+
+std::size_t len_field_size(std::uint32_t f, std::size_t n) noexcept { return tag_size(f) + varint_size(n) + n; }
+
+std::size_t publish_body_size(std::string_view envelope, std::string_view payload, const PublishExtra& x) noexcept {
+  std::size_t n = len_field_size(field::kPubEnvelope, envelope.size());
+  if (!payload.empty()) n += len_field_size(field::kPubPayload, payload.size());
+  if (x.ref) n += tag_size(field::kPubRef) + varint_size(x.ref);
+  if (x.confirm) n += tag_size(field::kPubConfirm) + 1;
+  if (x.to_client_id) {
+    n += tag_size(field::kPubToId) + varint_size(x.to_client_id);
+  } else if (!x.to_client_name.empty()) {
+    n += len_field_size(field::kPubToName, x.to_client_name.size());
+  }
+  return n;
+}
+
+}  // namespace
+
+std::size_t publish_frame_size(std::string_view envelope, std::string_view payload, const PublishExtra& extra) noexcept {
+  const std::size_t body = publish_body_size(envelope, payload, extra);
+  return kLengthPrefixBytes + len_field_size(static_cast<std::uint32_t>(FrameKind::publish), body);
+}
+
+void append_publish_frame(std::string& out, std::string_view envelope, std::string_view payload,
+                          const PublishExtra& x) {
+  const std::size_t body = publish_body_size(envelope, payload, x);
+  const auto number = static_cast<std::uint32_t>(FrameKind::publish);
+  const std::size_t frame = len_field_size(number, body);
+  out.reserve(out.size() + kLengthPrefixBytes + frame);
+  put_le32(out, static_cast<std::uint32_t>(frame));
+  put_tag(out, number, WireType::len);
+  put_varint(out, body);
+  put_len_field(out, field::kPubEnvelope, envelope);
+  if (!payload.empty()) put_len_field(out, field::kPubPayload, payload);
+  if (x.ref) put_varint_field(out, field::kPubRef, x.ref);
+  if (x.confirm) put_varint_field(out, field::kPubConfirm, 1);
+  if (x.to_client_id) {
+    put_varint_field(out, field::kPubToId, x.to_client_id);
+  } else if (!x.to_client_name.empty()) {
+    put_len_field(out, field::kPubToName, x.to_client_name);
+  }
 }
 
 void build_delivery_core(std::string& out, std::string_view envelope, std::string_view envelope_suffix,

@@ -118,6 +118,19 @@ struct EnvelopeView {
 };
 bool scan_envelope(std::string_view envelope, EnvelopeView& out) noexcept;
 
+struct DeliverView {
+  std::string_view envelope;  // encoded Envelope (the publisher's, with the broker's suffix)
+  std::string_view payload;
+  std::uint64_t subscription_id = 0;
+  std::uint64_t delivery_tag = 0;
+  std::uint32_t delivery_count = 0;
+  bool redelivered = false;
+  bool direct = false;
+};
+// The client's side of the splice: false if malformed (including a
+// repeated envelope field, which the broker never sends).
+bool scan_deliver(std::string_view body, DeliverView& out) noexcept;
+
 // ------------------------------------------------------------------ encoding
 
 void put_varint(std::string& out, std::uint64_t v);
@@ -128,6 +141,19 @@ std::size_t varint_size(std::uint64_t v) noexcept;
 
 // Appends length prefix + Frame{<kind>: msg} to out.
 void append_frame(std::string& out, FrameKind kind, const google::protobuf::MessageLite& msg);
+
+// Appends a complete Publish frame around an encoded Envelope, as protobuf
+// would encode it (default-valued fields omitted), without building message
+// objects: the client's publish path.
+struct PublishExtra {
+  std::uint64_t ref = 0;
+  bool confirm = false;
+  std::uint64_t to_client_id = 0;
+  std::string_view to_client_name;
+};
+std::size_t publish_frame_size(std::string_view envelope, std::string_view payload, const PublishExtra& extra) noexcept;
+void append_publish_frame(std::string& out, std::string_view envelope, std::string_view payload,
+                          const PublishExtra& extra);
 
 // Deliver fields 1 and 2: the publisher's envelope bytes with `envelope_suffix`
 // (extra encoded Envelope fields, e.g. sender_id) appended, then the payload.

@@ -178,6 +178,65 @@ TEST(DeliverFrame, CarriesEnvelopeAndPayloadByteForByteWithTheBrokersSender) {
   }
 }
 
+TEST(PublishFrame, IsByteForByteWhatProtobufEncodes) {
+  v1::Publish p = sample_publish();
+  const std::string envelope = p.envelope().SerializeAsString();
+  struct Case {
+    PublishExtra extra;
+    std::string payload;
+  };
+  const std::string big(300, 'p');  // a payload whose length takes a two-byte varint
+  const Case cases[] = {
+      {{5, true, 0, {}}, p.payload()},
+      {{0, false, 0, {}}, ""},
+      {{0, false, 0, {}}, big},
+      {{7, false, 123456, {}}, "x"},
+      {{0, true, 0, "procmond-1"}, "y"},
+  };
+  for (const Case& c : cases) {
+    v1::Publish expected;
+    *expected.mutable_envelope() = p.envelope();
+    expected.set_payload(c.payload);
+    expected.set_ref(c.extra.ref);
+    expected.set_confirm(c.extra.confirm);
+    if (c.extra.to_client_id) expected.set_to_client_id(c.extra.to_client_id);
+    if (!c.extra.to_client_name.empty()) expected.set_to_client_name(std::string(c.extra.to_client_name));
+    std::string out = "prefix";  // appends, never overwrites
+    append_publish_frame(out, envelope, c.payload, c.extra);
+    EXPECT_EQ(out.size() - 6, publish_frame_size(envelope, c.payload, c.extra));
+    EXPECT_EQ(out.substr(6), frame_of(FrameKind::publish, expected));
+  }
+}
+
+TEST(ScanDeliver, ReadsWhatProtobufEncodesAndRefusesMalformedBodies) {
+  v1::Deliver d;
+  *d.mutable_envelope() = sample_publish().envelope();
+  d.set_payload("payload");
+  d.set_subscription_id(3);
+  d.set_delivery_tag(1ull << 40);
+  d.set_delivery_count(4);
+  d.set_redelivered(true);
+  d.set_direct(true);
+  const std::string body = d.SerializeAsString();
+  DeliverView v;
+  ASSERT_TRUE(scan_deliver(body, v));
+  EXPECT_EQ(v.envelope, d.envelope().SerializeAsString());
+  EXPECT_EQ(v.payload, "payload");
+  EXPECT_EQ(v.subscription_id, 3u);
+  EXPECT_EQ(v.delivery_tag, 1ull << 40);
+  EXPECT_EQ(v.delivery_count, 4u);
+  EXPECT_TRUE(v.redelivered);
+  EXPECT_TRUE(v.direct);
+
+  std::string repeated = body;
+  put_len_field(repeated, 1, "");
+  EXPECT_FALSE(scan_deliver(repeated, v));
+  std::string wrong_type;
+  put_len_field(wrong_type, 4, "not a varint");
+  EXPECT_FALSE(scan_deliver(wrong_type, v));
+  EXPECT_FALSE(scan_deliver(body.substr(0, body.size() - 1), v));
+}
+
 TEST(AppendFrame, RoundTripsControlMessages) {
   v1::Error e;
   e.set_code(v1::ERROR_CODE_QUEUE_FULL);

@@ -6,12 +6,15 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include <asio/co_spawn.hpp>
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/use_future.hpp>
+
+#include <daemoneye/eventbus/topic.hpp>
 
 namespace daemoneye::eventbus {
 
@@ -39,6 +42,77 @@ class SyncClient::Impl {
     return asio::co_spawn(io_, std::move(fn), asio::use_future).get();
   }
 
+  bool on_io_thread() { return io_.get_executor().running_in_this_thread(); }
+
+  // Runs a synchronous Client call: directly on the I/O thread (inside a
+  // handler), otherwise there and waits for it.
+  template <class F>
+  auto run(F fn) -> decltype(fn()) {
+    if (on_io_thread()) return fn();
+    return call([&fn]() -> asio::awaitable<decltype(fn())> { co_return fn(); });
+  }
+
+  // Another thread's publish: handed over under a short lock, sent by one
+  // posted drain per batch, so a fast publisher costs one wake-up per batch
+  // rather than a round trip per message. The strings of sent entries are
+  // kept for reuse.
+  struct Outgoing {
+    std::string topic;
+    std::string payload;
+    PublishOptions options;
+    bool plain = true;  // options are the defaults (the common case: not copied)
+  };
+  static bool is_plain(const PublishOptions& o) {
+    return o.headers.empty() && o.correlation.empty() && o.message_id.empty() && o.reply_to.empty();
+  }
+  void enqueue(std::string_view topic, std::string_view payload, const PublishOptions& options) {
+    bool post = false;
+    {
+      std::lock_guard lock(out_mu_);
+      if (out_used_ == out_.size()) out_.emplace_back();
+      Outgoing& o = out_[out_used_++];
+      o.topic.assign(topic);
+      o.payload.assign(payload);
+      const bool plain = is_plain(options);
+      if (!plain || !o.plain) o.options = options;
+      o.plain = plain;
+      out_bytes_.fetch_add(topic.size() + payload.size(), std::memory_order_relaxed);
+      post = !drain_posted_;
+      drain_posted_ = true;
+    }
+    if (post) asio::post(io_, [this] { drain(); });
+  }
+  // On the I/O thread.
+  void drain() {
+    {
+      std::lock_guard lock(out_mu_);
+      sending_.swap(out_);
+      sending_used_ = out_used_;
+      out_used_ = 0;
+      drain_posted_ = false;
+    }
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < sending_used_; ++i) {
+      Outgoing& o = sending_[i];
+      bytes += o.topic.size() + o.payload.size();
+      if (auto r = client_->publish(o.topic, o.payload, o.options); !r) note_async_error(r.error(), "publish to '" + o.topic + "'");
+    }
+    sending_used_ = 0;
+    out_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    client_buffered_.store(client_->buffered_bytes(), std::memory_order_relaxed);
+  }
+  bool over_high_water() const {
+    return out_bytes_.load(std::memory_order_relaxed) + client_buffered_.load(std::memory_order_relaxed) >
+           kPublishHighWater;
+  }
+  void note_async_error(std::error_code ec, const std::string& msg) {
+    std::lock_guard lock(mu_);
+    if (!async_error_) {
+      async_error_ = ec;
+      async_message_ = msg;
+    }
+  }
+
   // On the I/O thread.
   void push(const Message& m) {
     bool pause = false;
@@ -61,6 +135,16 @@ class SyncClient::Impl {
   std::string async_message_;
   std::atomic<bool> closed_{false};  // read without the lock by every call
   bool paused_ = false;  // guarded by mu_
+
+  std::mutex out_mu_;
+  std::vector<Outgoing> out_;      // guarded by out_mu_; the first out_used_ are queued
+  std::size_t out_used_ = 0;       // guarded by out_mu_
+  bool drain_posted_ = false;      // guarded by out_mu_
+  std::vector<Outgoing> sending_;  // I/O thread only
+  std::size_t sending_used_ = 0;   // I/O thread only
+  std::atomic<std::size_t> out_bytes_{0};        // queued, not yet handed to the client
+  std::atomic<std::size_t> client_buffered_{0};  // the client's buffer after the last drain or flush
+
   std::thread thread_;
 };
 
@@ -74,13 +158,7 @@ Result<std::unique_ptr<SyncClient>> SyncClient::connect(ClientOptions options) {
   auto r = raw->call([raw, options]() -> asio::awaitable<Result<std::shared_ptr<Client>>> {
     auto c = co_await Client::connect(raw->io_.get_executor(), options);
     if (c) {
-      (*c)->on_error([raw](std::error_code ec, const std::string& msg) {
-        std::lock_guard lock(raw->mu_);
-        if (!raw->async_error_) {
-          raw->async_error_ = ec;
-          raw->async_message_ = msg;
-        }
-      });
+      (*c)->on_error([raw](std::error_code ec, const std::string& msg) { raw->note_async_error(ec, msg); });
     }
     co_return c;
   });
@@ -92,9 +170,15 @@ Result<std::unique_ptr<SyncClient>> SyncClient::connect(ClientOptions options) {
 Result<void> SyncClient::publish(std::string_view topic, std::string_view payload, const PublishOptions& options) {
   if (impl_->closed_) return errc::closed;
   Impl* d = impl_.get();
-  return d->call([d, topic, payload, &options]() -> asio::awaitable<Result<void>> {
-    auto r = d->client_->publish(topic, payload, options);
-    if (r && d->client_->buffered_bytes() > kPublishHighWater) co_return co_await d->client_->flush();
+  if (d->on_io_thread()) return d->client_->publish(topic, payload, options);
+  if (auto ec = validate_topic(topic)) return ec;
+  d->enqueue(topic, payload, options);
+  if (!d->over_high_water()) return {};
+  // Wait until the socket has taken what is queued (this message included).
+  return d->call([d]() -> asio::awaitable<Result<void>> {
+    d->drain();
+    auto r = co_await d->client_->flush();
+    d->client_buffered_.store(d->client_->buffered_bytes(), std::memory_order_relaxed);
     co_return r;
   });
 }
@@ -112,9 +196,7 @@ Result<void> SyncClient::publish_direct(const ClientTarget& to, std::string_view
                                         const PublishOptions& options) {
   if (impl_->closed_) return errc::closed;
   Impl* d = impl_.get();
-  return d->call([d, &to, topic, payload, &options]() -> asio::awaitable<Result<void>> {
-    co_return d->client_->publish_direct(to, topic, payload, options);
-  });
+  return d->run([&] { return d->client_->publish_direct(to, topic, payload, options); });
 }
 
 Result<std::uint32_t> SyncClient::publish_direct_confirmed(const ClientTarget& to, std::string_view topic,
@@ -132,6 +214,16 @@ Result<std::uint64_t> SyncClient::subscribe(std::string_view pattern, const Subs
   Impl* d = impl_.get();
   return d->call([d, p = std::string(pattern), options] {
     return d->client_->subscribe(p, options, [d](const Message& m) { d->push(m); });
+  });
+}
+
+Result<std::uint64_t> SyncClient::subscribe(std::string_view pattern, const SubscribeOptions& options,
+                                            MessageHandler handler) {
+  if (impl_->closed_) return errc::closed;
+  if (!handler) return errc::invalid_argument;
+  Impl* d = impl_.get();
+  return d->call([d, p = std::string(pattern), options, h = std::move(handler)] {
+    return d->client_->subscribe(p, options, h);
   });
 }
 
@@ -177,27 +269,30 @@ Result<Message> SyncClient::request(std::string_view topic, std::string_view pay
 Result<void> SyncClient::reply(const Message& request, std::string_view payload, const PublishOptions& options) {
   if (impl_->closed_) return errc::closed;
   Impl* d = impl_.get();
-  return d->call([d, &request, payload, &options]() -> asio::awaitable<Result<void>> {
-    co_return d->client_->reply(request, payload, options);
-  });
+  return d->run([&] { return d->client_->reply(request, payload, options); });
 }
 
 Result<void> SyncClient::ack(const Message& message) {
   if (impl_->closed_) return errc::closed;
   Impl* d = impl_.get();
-  return d->call([d, &message]() -> asio::awaitable<Result<void>> { co_return d->client_->ack(message); });
+  return d->run([&] { return d->client_->ack(message); });
 }
 
 Result<void> SyncClient::nack(const Message& message) {
   if (impl_->closed_) return errc::closed;
   Impl* d = impl_.get();
-  return d->call([d, &message]() -> asio::awaitable<Result<void>> { co_return d->client_->nack(message); });
+  return d->run([&] { return d->client_->nack(message); });
 }
 
 Result<void> SyncClient::flush(std::chrono::milliseconds timeout) {
   if (impl_->closed_) return errc::closed;
   Impl* d = impl_.get();
-  return d->call([d, timeout] { return d->client_->flush(timeout); });
+  return d->call([d, timeout]() -> asio::awaitable<Result<void>> {
+    d->drain();
+    auto r = co_await d->client_->flush(timeout);
+    d->client_buffered_.store(d->client_->buffered_bytes(), std::memory_order_relaxed);
+    co_return r;
+  });
 }
 
 std::error_code SyncClient::take_async_error(std::string* message) {
@@ -227,7 +322,10 @@ SessionInfo SyncClient::session() const {
 void SyncClient::close() {
   if (!impl_ || impl_->closed_) return;
   Impl* d = impl_.get();
-  d->call([d]() -> asio::awaitable<void> { co_await d->client_->close(); });
+  d->call([d]() -> asio::awaitable<void> {
+    d->drain();
+    co_await d->client_->close();
+  });
   {
     std::lock_guard lock(d->mu_);
     d->closed_ = true;

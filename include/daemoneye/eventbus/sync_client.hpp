@@ -1,7 +1,11 @@
 #pragma once
 // A blocking facade over Client for tools and simple programs: it runs the
-// client on a private I/O thread and queues received messages for next().
-// All member functions are thread-safe.
+// client on a private I/O thread and queues received messages for next(),
+// or hands them to a handler on that thread.
+//
+// All member functions are thread-safe. Inside a handler (on the I/O thread)
+// only the non-blocking ones may be called: publish, publish_direct, reply,
+// ack and nack; the others would wait for the thread they run on.
 
 #include <chrono>
 #include <cstdint>
@@ -20,6 +24,11 @@ class SyncClient {
   SyncClient(const SyncClient&) = delete;
   SyncClient& operator=(const SyncClient&) = delete;
 
+  // Queues the message and returns: the topic is checked here, errors found
+  // later (encoding, the broker's answer) are reported by take_async_error().
+  // Messages from one thread keep their order, also relative to the other
+  // calls of that thread. A publisher that outruns the socket waits here
+  // once a few MiB are queued.
   Result<void> publish(std::string_view topic, std::string_view payload, const PublishOptions& options = {});
   Result<std::uint32_t> publish_confirmed(std::string_view topic, std::string_view payload,
                                           const PublishOptions& options = {},
@@ -32,6 +41,9 @@ class SyncClient {
 
   // Received messages of every subscription made here are queued for next().
   Result<std::uint64_t> subscribe(std::string_view pattern, const SubscribeOptions& options = {});
+  // Messages of this subscription go to `handler`, on the I/O thread, in
+  // arrival order; it must not block (see Client).
+  Result<std::uint64_t> subscribe(std::string_view pattern, const SubscribeOptions& options, MessageHandler handler);
   Result<std::uint64_t> subscribe_queue(std::string_view pattern, std::string_view group,
                                         const SubscribeOptions& options = {});
   Result<void> unsubscribe(std::uint64_t subscription_id);
