@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/agent_commands.hpp"
+#include "cli/bench.hpp"
 #include "cli/commands.hpp"
 #include "cli/events.hpp"
 
@@ -112,6 +113,10 @@ int run(int argc, char** argv) {
   tk->add_flag("--json", task.json, "Print the aggregated result as JSON");
   tk->add_option("--timeout-ms", task.timeout_ms, "How long to wait for the result (default: deadline + 5 s)");
 
+  BenchArgs bench;
+  auto* bn = app.add_subcommand("bench", "Measure the broker: latency, throughput, fan-out, queue groups");
+  add_bench_options(bn, common, bench);
+
   EventsArgs events;
   auto* ev = app.add_subcommand("events", "Query the stored results (the agent's SQLite database)");
   add_events_options(ev, events);
@@ -135,6 +140,7 @@ int run(int argc, char** argv) {
   if (co->parsed()) return cmd_collectors(common, cols);
   if (tk->parsed()) return cmd_task(common, task);
   if (ev->parsed()) return cmd_events(events);
+  if (bn->parsed()) return cmd_bench(common, bench);
   return 2;
 }
 

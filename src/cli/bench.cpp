@@ -1,0 +1,61 @@
+#include "cli/bench.hpp"
+
+#include <cstdio>
+
+#include <fmt/core.h>
+
+#include <daemoneye/eventbus/endpoint.hpp>
+
+#include "bench/daemoneye_peer.hpp"
+
+namespace daemoneye::cli {
+
+void add_bench_options(CLI::App* cmd, Common& common, BenchArgs& a) {
+  cmd->add_option("--socket", common.socket, "Broker endpoint (default: $DAEMONEYE_SOCKET, then the standard path)");
+  cmd->add_option("scenario", a.scenario,
+                  "latency (round trip through an echo client), throughput (1 → 1), fanout (1 → --clients), "
+                  "queue (1 → a queue group of --clients, manual ack)")
+      ->required()
+      ->check(CLI::IsMember({"latency", "throughput", "fanout", "queue"}));
+  cmd->add_option("--size", a.options.size, "Payload bytes (at least 24, the timing header)")->capture_default_str();
+  cmd->add_option("--rate", a.options.rate,
+                  "Offered messages per second; 0: closed loop (latency) or as fast as the window allows")
+      ->capture_default_str();
+  cmd->add_option("--duration", a.duration_s, "Seconds to send for")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--count", a.options.count, "Stop after this many messages (0: the duration decides)");
+  cmd->add_option("--clients", a.options.clients, "Subscribers (fanout) or group members (queue)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--window", a.options.window, "Messages in flight at most (0: 4096)");
+  cmd->add_flag("--json", a.json, "Print one JSON object");
+}
+
+int cmd_bench(const Common& c, BenchArgs& a) {
+  if (!bench::parse_scenario(a.scenario, a.options.scenario)) return fail("unknown scenario " + a.scenario);
+  a.options.duration = std::chrono::milliseconds(static_cast<std::int64_t>(a.duration_s * 1000));
+  auto peer = bench::make_daemoneye_peer(eventbus::resolve_endpoint(c.socket));
+  const bench::Report r = bench::run(*peer, a.options);
+  if (a.json) {
+    std::printf("%s\n", bench::to_json(r).c_str());
+    return r.error.empty() ? 0 : 1;
+  }
+  if (!r.error.empty()) return fail("bench " + a.scenario + ": " + r.error);
+  const std::string pace = r.rate > 0 ? fmt::format("{:.0f} msg/s offered", r.rate)
+                                      : (r.scenario == bench::Scenario::latency ? "closed loop" : "unpaced");
+  const std::string who = r.clients > 1 ? fmt::format(", {} clients", r.clients) : "";
+  std::printf("%s", fmt::format("{} {} over {}: {} B, {}{}, {:.2f} s\n", r.peer, bench::to_string(r.scenario),
+                                r.transport, r.size, pace, who, r.seconds)
+                        .c_str());
+  std::printf("%s", fmt::format("  sent {}, received {}, lost {}", r.sent, r.received, r.lost).c_str());
+  if (r.scenario == bench::Scenario::queue) {
+    std::printf("%s", fmt::format(", duplicates {}, redelivered {}", r.duplicates, r.redelivered).c_str());
+  }
+  std::printf("%s", fmt::format("\n  {:.0f} msgs/s delivered\n", r.msgs_per_sec).c_str());
+  const char* what = r.scenario == bench::Scenario::latency ? "round trip" : "publish to delivery";
+  std::printf("%s", fmt::format("  {} µs: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n", what,
+                                r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us)
+                        .c_str());
+  return 0;
+}
+
+}  // namespace daemoneye::cli
