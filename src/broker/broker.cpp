@@ -321,6 +321,7 @@ asio::awaitable<void> Broker::Impl::writer(std::shared_ptr<Connection> c) {
         written -= left;
       }
       c->partial = 0;
+      if (item.dropped && item.kind == OutItem::Kind::frame) --c->tombstones;
       item_written(*c, item, done);
       c->out.pop_front();
     }

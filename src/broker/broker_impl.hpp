@@ -173,6 +173,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
 
   std::deque<OutItem> out;
   std::uint64_t out_bytes = 0;
+  std::size_t tombstones = 0;  // items of `out` dropped by drop-oldest, not yet swept
   UidUsage* uid_usage = nullptr;  // restricted identities: their uid's quota (owned by Impl::uids_)
   void add_out(std::uint64_t n) noexcept {
     out_bytes += n;
@@ -278,6 +279,8 @@ class Broker::Impl {
   bool enqueue_bounded(Connection& to, Subscription& sub, FramePtr frame, Connection* from, std::uint64_t ref);
   void push_item(Connection& to, FramePtr frame, Subscription* sub);
   void note_drop(Subscription& sub, std::uint64_t n);
+  // Sweeps drop-oldest tombstones out of a connection's queue.
+  void compact_output(Connection& c);
   void block_publisher(std::vector<std::weak_ptr<Connection>>& waiters, Connection* from);
   void release_publishers(std::vector<std::weak_ptr<Connection>>& waiters);
   void item_written(Connection& c, OutItem& item, Clock::time_point done);

@@ -544,6 +544,27 @@ TEST_F(BrokerTest, DropOldestKeepsTheNewestAndReportsDrops) {
   EXPECT_LE(res.sub_stats["pending_msgs"].get<int>(), 10);
 }
 
+TEST_F(BrokerTest, AStuckSubscriberCostsItsBoundNotTheFlood) {
+  InProcessBroker broker(dir);
+  auto pub = connect(broker.socket());
+  RawClient stuck(broker.socket());  // never reads
+  stuck.hello("stuck");
+  stuck.subscribe(1, "flood", 10, v1::OVERFLOW_DROP_OLDEST);
+  const std::string payload(64, 'p');
+  for (int i = 0; i < 30000; ++i) ASSERT_TRUE(pub->publish("flood", payload));
+  ASSERT_TRUE(pub->publish_confirmed("flood", "end", {}, 30s));
+  const auto st = stats(broker);
+  for (const auto& c : st["clients"]) {
+    if (c["name"] != "stuck") continue;
+    // Dropped messages leave no bytes behind, and their tombstones are swept.
+    EXPECT_LE(c["queue_bytes"].get<std::uint64_t>(), 10u * 256u) << c.dump();
+    EXPECT_LE(c["queue_items"].get<std::uint64_t>(), 2100u) << c.dump();
+    EXPECT_GT(c["subscriptions"][0]["dropped"].get<std::uint64_t>(), 20000u) << c.dump();
+    return;
+  }
+  FAIL() << "no client 'stuck' in the stats";
+}
+
 TEST_F(BrokerTest, ErrorOverflowTellsThePublisher) {
   InProcessBroker broker(dir);
   auto pub = connect(broker.socket());

@@ -23,6 +23,9 @@ namespace {
 constexpr std::uint32_t kProtocolVersion = 1;
 constexpr std::uint32_t kEnvSenderField = 3;
 constexpr std::size_t kMaxNameChars = 128;
+// Drop-oldest tombstones are swept out of a connection queue past this many
+// (and once they are the majority): amortised O(1) per dropped message.
+constexpr std::size_t kSweepTombstones = 1024;
 
 // For log and error messages: client-supplied text, made safe and short.
 std::string printable(std::string_view s) {
@@ -431,12 +434,19 @@ bool Broker::Impl::enqueue_bounded(Connection& to, Subscription& sub, FramePtr f
       for (auto it = sub.queued.begin(); it != sub.queued.end(); ++it) {
         OutItem* old = *it;
         if (old->writing) continue;
+        // The item stays in the queue as a tombstone (subscriptions point
+        // into it), holding no bytes: what a stuck subscriber costs is its
+        // bound, plus tombstones until the next sweep.
         old->dropped = true;
+        old->frame.reset();
         --sub.pending_msgs;
         sub.pending_bytes -= old->bytes;
+        to.sub_out(old->bytes);
+        old->bytes = 0;
         sub.queued.erase(it);
         note_drop(sub, 1);
         push_item(to, std::move(frame), &sub);
+        if (++to.tombstones > kSweepTombstones && to.tombstones > to.out.size() / 2) compact_output(to);
         return true;
       }
       note_drop(sub, 1);  // everything queued is already being written
@@ -455,6 +465,19 @@ bool Broker::Impl::enqueue_bounded(Connection& to, Subscription& sub, FramePtr f
       return false;
   }
   return false;
+}
+
+void Broker::Impl::compact_output(Connection& c) {
+  // A tombstone is never partly written (writing items cannot be dropped),
+  // so the writer's progress on the front item is unaffected; it gathers
+  // its buffers afresh after every wait.
+  std::erase_if(c.out, [](const OutItem& i) { return i.dropped && i.kind == OutItem::Kind::frame; });
+  c.tombstones = 0;
+  for (auto& [id, sub] : c.subs) sub->queued.clear();
+  c.direct_sub.queued.clear();
+  for (OutItem& i : c.out) {
+    if (i.sub != nullptr && i.kind == OutItem::Kind::frame && !i.dropped) i.sub->queued.push_back(&i);
+  }
 }
 
 void Broker::Impl::note_drop(Subscription& sub, std::uint64_t n) {
