@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -99,6 +100,27 @@ double process_cpu_seconds(int pid) {
   unsigned long long utime = 0, stime = 0;
   if (!(fields >> utime >> stime)) return -1;
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// Resident memory of a process in KiB; 0 when it cannot be read.
+std::uint64_t process_rss_kib(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("VmRSS:")) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  }
+  return 0;
+}
+
+// Background subscriptions that no benchmark message matches.
+std::vector<std::unique_ptr<Connection>> subscribe_noise(Peer& peer, std::uint32_t count) {
+  constexpr std::uint32_t kPerConnection = 1000;
+  std::vector<std::unique_ptr<Connection>> conns;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    if (i % kPerConnection == 0) conns.push_back(peer.connect(fmt::format("bench-noise-{}", i / kPerConnection)));
+    conns.back()->subscribe(fmt::format("bench.noise.{}", i), [](const Delivery&) {});
+  }
+  return conns;
 }
 
 class CpuMeter {
@@ -401,10 +423,78 @@ void run_stream(Peer& peer, const Options& o, Report& r) {
   fill_latency(r, merged);
 }
 
+// ---------------------------------------------------------------------------
+// flood: a subscriber that stops reading while a publisher keeps going. The
+// broker must hold at most the subscription's queue bound for it.
+
+void run_flood(Peer& peer, const Options& o, Report& r) {
+  const std::string subject = "bench.flood";
+  const double rate = o.rate > 0 ? o.rate : 100'000;
+  r.rate = rate;
+  std::atomic<bool> probed{false};
+  std::atomic<bool> release{false};
+  std::atomic<std::uint64_t> received{0};
+  auto sub = peer.connect("bench-stuck");
+  // Blocking the delivery thread is how a stuck application looks to its
+  // client library: nothing more is read from the socket.
+  sub->subscribe(subject, [&](const Delivery& d) {
+    Header h;
+    if (!read_header(d.payload, h)) return;
+    if (h.kind == kProbe) {
+      probed.store(true);
+      return;
+    }
+    received.fetch_add(1);
+    while (!release.load()) std::this_thread::sleep_for(1ms);
+  });
+  auto pub = peer.connect("bench-flooder");
+  std::string buf(o.size, 'x');
+  if (!wait_for(
+          [&] {
+            write_header(buf, kProbe, 0, now_ns());
+            pub->publish(subject, buf);
+            std::this_thread::sleep_for(5ms);
+            return probed.load();
+          },
+          kSetupTimeout)) {
+    r.error = "the subscriber never saw a probe within the set-up time";
+    return;
+  }
+  r.broker_rss_start_kib = process_rss_kib(o.broker_pid);
+  std::uint64_t peak = r.broker_rss_start_kib;
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  CpuMeter cpu(o.broker_pid);
+  const auto start = Clock::now();
+  const auto period = std::chrono::duration<double>(1.0 / rate);
+  auto next_sample = start;
+  std::uint64_t seq = 0;
+  for (; !time_is_up(start, o, seq); ++seq) {
+    const auto intended = start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(seq));
+    if (Clock::now() < intended) std::this_thread::sleep_until(intended);
+    write_header(buf, kData, seq, now_ns());
+    pub->publish(subject, buf);
+    if (o.broker_pid > 0 && Clock::now() >= next_sample) {
+      peak = std::max(peak, process_rss_kib(o.broker_pid));
+      next_sample += 100ms;
+    }
+  }
+  pub->flush();
+  if (o.broker_pid > 0) peak = std::max(peak, process_rss_kib(o.broker_pid));
+  r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  r.broker_cpu_percent = o.broker_pid > 0 ? cpu.percent() : -1;
+  release.store(true);
+  sub.reset();
+  pub.reset();
+  r.sent = seq;
+  r.received = received.load();
+  r.msgs_per_sec = r.seconds > 0 ? static_cast<double>(r.sent) / r.seconds : 0;  // offered, as carried
+  r.broker_rss_kib = peak;
+}
+
 }  // namespace
 
 bool parse_scenario(std::string_view text, Scenario& out) {
-  for (const Scenario s : {Scenario::latency, Scenario::throughput, Scenario::fanout, Scenario::queue}) {
+  for (const Scenario s : {Scenario::latency, Scenario::throughput, Scenario::fanout, Scenario::queue, Scenario::flood}) {
     if (text == to_string(s)) {
       out = s;
       return true;
@@ -419,6 +509,7 @@ std::string_view to_string(Scenario s) {
     case Scenario::throughput: return "throughput";
     case Scenario::fanout: return "fanout";
     case Scenario::queue: return "queue";
+    case Scenario::flood: return "flood";
   }
   return "?";
 }
@@ -433,12 +524,17 @@ Report run(Peer& peer, const Options& options) {
   r.size = o.size;
   r.rate = o.rate;
   r.clients = o.scenario == Scenario::latency || o.scenario == Scenario::throughput ? 1 : std::max(1, o.clients);
+  r.noise = o.noise;
   try {
+    const auto noise = subscribe_noise(peer, o.noise);
     if (o.scenario == Scenario::latency) {
       run_latency(peer, o, r);
+    } else if (o.scenario == Scenario::flood) {
+      run_flood(peer, o, r);
     } else {
       run_stream(peer, o, r);
     }
+    if (o.broker_pid > 0 && r.broker_rss_kib == 0) r.broker_rss_kib = process_rss_kib(o.broker_pid);
   } catch (const std::exception& e) {
     r.error = e.what();
   }
@@ -464,7 +560,10 @@ std::string to_json(const Report& r) {
                    {"p99_us", r.p99_us},
                    {"p999_us", r.p999_us},
                    {"max_us", r.max_us}};
+  if (r.noise > 0) j["noise_subscriptions"] = r.noise;
   if (r.broker_cpu_percent >= 0) j["broker_cpu_percent"] = r.broker_cpu_percent;
+  if (r.broker_rss_kib > 0) j["broker_rss_kib"] = r.broker_rss_kib;
+  if (r.broker_rss_start_kib > 0) j["broker_rss_start_kib"] = r.broker_rss_start_kib;
   if (!r.error.empty()) j["error"] = r.error;
   return j.dump();
 }
@@ -477,6 +576,7 @@ std::string table_header() {
 std::string table_row(const Report& r) {
   std::string scenario(to_string(r.scenario));
   if (r.scenario == Scenario::fanout || r.scenario == Scenario::queue) scenario += fmt::format("-{}", r.clients);
+  if (r.noise > 0) scenario += fmt::format(" +{} subs", r.noise);
   const std::string rate = r.rate > 0 ? fmt::format("{:.0f}", r.rate)
                                       : (r.scenario == Scenario::latency ? "closed" : "max");
   const std::string cpu = r.broker_cpu_percent >= 0 ? fmt::format("{:.0f}", r.broker_cpu_percent) : "-";

@@ -57,7 +57,9 @@ class Peer {
   virtual std::unique_ptr<Connection> connect(const std::string& client_name) = 0;
 };
 
-enum class Scenario { latency, throughput, fanout, queue };
+// flood: a publisher at --rate (default 100,000/s) to one subscriber that
+// stops reading after its first message; reports the broker's peak memory.
+enum class Scenario { latency, throughput, fanout, queue, flood };
 bool parse_scenario(std::string_view text, Scenario& out);
 std::string_view to_string(Scenario s);
 
@@ -70,7 +72,11 @@ struct Options {
   int clients = 1;                  // fanout subscribers, queue-group members
   std::size_t window = 0;           // messages in flight at most (throughput, fanout, queue); 0: automatic
   std::chrono::milliseconds drain{3000};  // wait for stragglers after the last send
-  int broker_pid = 0;               // > 0: report this process's CPU use during the run
+  int broker_pid = 0;               // > 0: report this process's CPU use (and memory) during the run
+  // Subscriptions to other subjects held during the run ("bench.noise.N",
+  // spread over connections of 1,000 each): what routing costs as the
+  // subscription table grows.
+  std::uint32_t noise = 0;
 };
 
 struct Report {
@@ -91,7 +97,10 @@ struct Report {
   // intended send time when paced: coordinated omission corrected), one way
   // publisher → subscriber for the others.
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+  std::uint32_t noise = 0;
   double broker_cpu_percent = -1;  // -1: not measured
+  std::uint64_t broker_rss_kib = 0;  // the broker's resident memory at the end (flood: its peak; 0: not measured)
+  std::uint64_t broker_rss_start_kib = 0;  // flood: before the flood
   std::string error;               // non-empty: the run could not be done
 };
 

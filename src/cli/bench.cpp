@@ -14,9 +14,10 @@ void add_bench_options(CLI::App* cmd, Common& common, BenchArgs& a) {
   cmd->add_option("--socket", common.socket, "Broker endpoint (default: $DAEMONEYE_SOCKET, then the standard path)");
   cmd->add_option("scenario", a.scenario,
                   "latency (round trip through an echo client), throughput (1 → 1), fanout (1 → --clients), "
-                  "queue (1 → a queue group of --clients, manual ack)")
+                  "queue (1 → a queue group of --clients, manual ack), flood (--rate, default 100000/s, at a "
+                  "subscriber that stops reading; with --broker-pid, the broker's peak memory)")
       ->required()
-      ->check(CLI::IsMember({"latency", "throughput", "fanout", "queue"}));
+      ->check(CLI::IsMember({"latency", "throughput", "fanout", "queue", "flood"}));
   cmd->add_option("--size", a.options.size, "Payload bytes (at least 24, the timing header)")->capture_default_str();
   cmd->add_option("--rate", a.options.rate,
                   "Offered messages per second; 0: closed loop (latency) or as fast as the window allows")
@@ -27,6 +28,10 @@ void add_bench_options(CLI::App* cmd, Common& common, BenchArgs& a) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   cmd->add_option("--window", a.options.window, "Messages in flight at most (0: 4096)");
+  cmd->add_option("--noise", a.options.noise,
+                  "Hold this many other subscriptions (bench.noise.N) during the run; the broker's per-uid "
+                  "subscription quota must allow them");
+  cmd->add_option("--broker-pid", a.options.broker_pid, "Report this process's CPU use and memory (the broker's pid)");
   cmd->add_flag("--json", a.json, "Print one JSON object");
 }
 
@@ -42,7 +47,8 @@ int cmd_bench(const Common& c, BenchArgs& a) {
   if (!r.error.empty()) return fail("bench " + a.scenario + ": " + r.error);
   const std::string pace = r.rate > 0 ? fmt::format("{:.0f} msg/s offered", r.rate)
                                       : (r.scenario == bench::Scenario::latency ? "closed loop" : "unpaced");
-  const std::string who = r.clients > 1 ? fmt::format(", {} clients", r.clients) : "";
+  std::string who = r.clients > 1 ? fmt::format(", {} clients", r.clients) : "";
+  if (r.noise > 0) who += fmt::format(", {} other subscriptions", r.noise);
   std::printf("%s", fmt::format("{} {} over {}: {} B, {}{}, {:.2f} s\n", r.peer, bench::to_string(r.scenario),
                                 r.transport, r.size, pace, who, r.seconds)
                         .c_str());
@@ -51,6 +57,12 @@ int cmd_bench(const Common& c, BenchArgs& a) {
     std::printf("%s", fmt::format(", duplicates {}, redelivered {}", r.duplicates, r.redelivered).c_str());
   }
   std::printf("%s", fmt::format("\n  {:.0f} msgs/s delivered\n", r.msgs_per_sec).c_str());
+  if (r.broker_cpu_percent >= 0) {
+    std::printf("%s", fmt::format("  broker: {:.0f}% CPU, {} KiB resident", r.broker_cpu_percent, r.broker_rss_kib).c_str());
+    if (r.broker_rss_start_kib > 0) std::printf("%s", fmt::format(" at the peak ({} KiB before)", r.broker_rss_start_kib).c_str());
+    std::printf("\n");
+  }
+  if (r.scenario == bench::Scenario::flood) return 0;  // nothing is measured per message
   const char* what = r.scenario == bench::Scenario::latency ? "round trip" : "publish to delivery";
   std::printf("%s", fmt::format("  {} µs: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n", what,
                                 r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us)
