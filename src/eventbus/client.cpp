@@ -569,8 +569,8 @@ void Client::Impl::dispatch(Message& m) {
   if (m.subscription_id != 0) {
     auto it = subs_.find(m.subscription_id);
     if (it != subs_.end()) {
-      auto handler = it->second.handler;  // the handler may unsubscribe
-      handler(m);
+      const auto handler = it->second.handler;  // the handler may unsubscribe
+      (*handler)(m);
     } else if (m.delivery_tag != 0) {
       (void)nack_tag(m.delivery_tag);
     }
@@ -586,7 +586,8 @@ void Client::Impl::dispatch(Message& m) {
     }
     return;
   }
-  std::vector<std::uint64_t> matched;
+  std::vector<std::uint64_t> matched = std::move(matched_);  // its capacity is reused
+  matched.clear();
   for (const auto& [id, s] : subs_) {
     if (s.options.queue_group.empty() && topic_matches(s.pattern, m.topic)) matched.push_back(id);
   }
@@ -594,10 +595,11 @@ void Client::Impl::dispatch(Message& m) {
     auto it = subs_.find(id);
     if (it == subs_.end()) continue;
     m.subscription_id = id;
-    auto handler = it->second.handler;
-    handler(m);
+    const auto handler = it->second.handler;
+    (*handler)(m);
   }
   if (matched.empty() && m.direct && direct_handler_) direct_handler_(m);
+  matched_ = std::move(matched);
 }
 
 Result<void> Client::Impl::nack_tag(std::uint64_t tag) {
@@ -682,7 +684,8 @@ asio::awaitable<Result<std::uint64_t>> Client::subscribe(std::string pattern, Su
   if (is_reserved_topic(pattern)) co_return errc::reserved_topic;
   if (!handler) co_return errc::invalid_argument;
   const std::uint64_t id = impl->next_sub_id_++;
-  Impl::LocalSub s{id, std::move(pattern), std::move(options), std::move(handler), 0};
+  Impl::LocalSub s{id, std::move(pattern), std::move(options),
+                   std::make_shared<const MessageHandler>(std::move(handler)), 0};
   v1::Subscribe p;
   impl->encode_subscribe(s, p);
   impl->subs_.emplace(id, std::move(s));

@@ -10,6 +10,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include <asio/steady_timer.hpp>
 
@@ -31,7 +32,9 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     std::uint64_t id = 0;
     std::string pattern;
     SubscribeOptions options;
-    MessageHandler handler;
+    // Shared so that dispatch can hold it cheaply while it runs: a handler
+    // may unsubscribe itself.
+    std::shared_ptr<const MessageHandler> handler;
     std::uint64_t dropped = 0;
   };
 
@@ -123,6 +126,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   // warm); everything else goes through protobuf's classes.
   v1::Frame in_frame_;   // reused for decoding the other frames
   Message in_message_;   // reused for each delivery
+  std::vector<std::uint64_t> matched_;  // reused by dispatch
   std::string out_envelope_;
 };
 
