@@ -141,20 +141,6 @@ class Child {
   int fd_ = -1;
 };
 
-bool time_is_up(Clock::time_point start, const Options& o, std::uint64_t sent) {
-  if (o.count > 0 && sent >= o.count) return true;
-  return Clock::now() - start >= o.duration;
-}
-
-void fill_latency(Report& r, const Histogram& h) {
-  auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
-  r.p50_us = us(h.percentile(0.50));
-  r.p90_us = us(h.percentile(0.90));
-  r.p99_us = us(h.percentile(0.99));
-  r.p999_us = us(h.percentile(0.999));
-  r.max_us = us(h.max());
-}
-
 // What a run measured, turned into the report's figures.
 void finish(Report& r, std::int64_t start_ns, std::int64_t last_ns, const Histogram& h) {
   r.lost = r.sent > r.received ? r.sent - r.received : 0;

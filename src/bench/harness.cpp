@@ -139,20 +139,6 @@ class CpuMeter {
   Clock::time_point t0_;
 };
 
-void fill_latency(Report& r, const Histogram& h) {
-  auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
-  r.p50_us = us(h.percentile(0.50));
-  r.p90_us = us(h.percentile(0.90));
-  r.p99_us = us(h.percentile(0.99));
-  r.p999_us = us(h.percentile(0.999));
-  r.max_us = us(h.max());
-}
-
-bool time_is_up(Clock::time_point start, const Options& o, std::uint64_t sent) {
-  if (o.count > 0 && sent >= o.count) return true;
-  return Clock::now() - start >= o.duration;
-}
-
 // ---------------------------------------------------------------------------
 // latency: pinger → broker → echo client → broker → pinger.
 
@@ -379,11 +365,16 @@ void run_stream(Peer& peer, const Options& o, Report& r) {
     }
     backoff.reset();
     if (expired) break;
+    // Paced: stamped with the intended time (coordinated omission corrected).
+    std::int64_t stamp = 0;
     if (o.rate > 0) {
       const auto intended = start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(seq));
       if (Clock::now() < intended) std::this_thread::sleep_until(intended);
+      stamp = std::chrono::duration_cast<std::chrono::nanoseconds>(intended.time_since_epoch()).count();
+    } else {
+      stamp = now_ns();
     }
-    write_header(buf, kData, seq, now_ns());
+    write_header(buf, kData, seq, stamp);
     pub->publish(subject, buf);
   }
   r.sent = seq;
@@ -492,6 +483,20 @@ void run_flood(Peer& peer, const Options& o, Report& r) {
 }
 
 }  // namespace
+
+void fill_latency(Report& r, const eventbus::detail::Histogram& h) {
+  auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; };
+  r.p50_us = us(h.percentile(0.50));
+  r.p90_us = us(h.percentile(0.90));
+  r.p99_us = us(h.percentile(0.99));
+  r.p999_us = us(h.percentile(0.999));
+  r.max_us = us(h.max());
+}
+
+bool time_is_up(std::chrono::steady_clock::time_point start, const Options& o, std::uint64_t sent) {
+  if (o.count > 0 && sent >= o.count) return true;
+  return std::chrono::steady_clock::now() - start >= o.duration;
+}
 
 bool parse_scenario(std::string_view text, Scenario& out) {
   for (const Scenario s : {Scenario::latency, Scenario::throughput, Scenario::fanout, Scenario::queue, Scenario::flood}) {

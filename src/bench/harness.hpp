@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "eventbus/histogram.hpp"
+
 namespace daemoneye::bench {
 
 struct Delivery {
@@ -112,6 +114,11 @@ std::string to_json(const Report& r);
 // A fixed-width table row, and its header.
 std::string table_header();
 std::string table_row(const Report& r);
+
+// For runners outside the harness (the no-broker floor): the report's
+// percentiles from a histogram of nanoseconds, and the end of a run.
+void fill_latency(Report& r, const eventbus::detail::Histogram& h);
+bool time_is_up(std::chrono::steady_clock::time_point start, const Options& o, std::uint64_t sent);
 
 // The payload header, for adapters and tools that check it.
 constexpr std::size_t kHeaderBytes = 24;

@@ -37,6 +37,39 @@ namespace eb = daemoneye::eventbus;
 using Clock = std::chrono::steady_clock;
 using FramePtr = std::shared_ptr<const std::string>;
 
+// Recycles delivery frames, saving two allocations and two frees per
+// message: a frame that only the pool still holds has been written (or
+// dropped) everywhere and is free again. Frames are released in roughly the
+// order they were made, so the ring's oldest entry is the one to try.
+// Bounded in count and in the capacity it keeps, so a burst of large
+// messages leaves little behind.
+class FramePool {
+ public:
+  std::shared_ptr<std::string> take() {
+    for (int tries = 0; tries < 2 && !ring_.empty(); ++tries) {
+      std::shared_ptr<std::string>& f = ring_[cursor_];
+      cursor_ = (cursor_ + 1) % ring_.size();
+      if (f.use_count() == 1) {
+        if (f->capacity() > kKeepCapacity) {
+          f = std::make_shared<std::string>();
+        } else {
+          f->clear();
+        }
+        return f;
+      }
+    }
+    auto f = std::make_shared<std::string>();
+    if (ring_.size() < kFrames) ring_.push_back(f);
+    return f;
+  }
+
+ private:
+  static constexpr std::size_t kFrames = 1024;
+  static constexpr std::size_t kKeepCapacity = 2048;
+  std::vector<std::shared_ptr<std::string>> ring_;
+  std::size_t cursor_ = 0;
+};
+
 inline constexpr const char* kBrokerVersion = "daemoneye-broker/0.1.0";
 
 struct Connection;
@@ -315,6 +348,7 @@ class Broker::Impl {
   std::unordered_map<std::string, Connection*, eb::detail::StringHash, std::equal_to<>> names_;
   eb::detail::TopicTrie<Subscription*> subs_trie_;
   eb::detail::TopicTrie<QueueGroup*> groups_trie_;
+  FramePool frames_;
   std::unordered_map<std::string, std::unique_ptr<QueueGroup>, eb::detail::StringHash, std::equal_to<>> groups_;
   std::unordered_map<std::uint64_t, QueueGroup*> tag_owner_;
   std::uint64_t next_conn_id_ = 1;

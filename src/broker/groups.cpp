@@ -199,7 +199,7 @@ void Broker::Impl::deliver_to_member(QueueGroup& g, Subscription& m, HeldMessage
   extra.delivery_count = msg.deliveries;
   extra.redelivered = msg.deliveries > 1;
   if (g.manual_ack) extra.delivery_tag = next_tag_++;
-  auto frame = std::make_shared<std::string>();
+  auto frame = frames_.take();
   eb::detail::append_deliver_frame(*frame, *msg.core, extra);
   push_item(*m.conn, std::move(frame), &m);
   if (!m.conn->perms.is_unrestricted()) {  // a restricted member may answer requests it takes

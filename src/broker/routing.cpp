@@ -337,7 +337,7 @@ std::uint32_t Broker::Impl::route(Connection* from, std::uint64_t ref, std::stri
     if (!to.can_receive() || to.seen_epoch == epoch_) return;
     to.seen_epoch = epoch_;  // one copy per connection; the client dispatches locally
     if (!plain) {
-      auto f = std::make_shared<std::string>();
+      auto f = frames_.take();
       eb::detail::append_deliver_frame(*f, envelope, sender_suffix_, payload, {});
       plain = std::move(f);
     }
@@ -348,9 +348,9 @@ std::uint32_t Broker::Impl::route(Connection* from, std::uint64_t ref, std::stri
   });
   FramePtr core;
   HeldMessage held;
-  groups_trie_.match(topic, [&](QueueGroup* g) {
+  if (!groups_.empty()) groups_trie_.match(topic, [&](QueueGroup* g) {
     if (!core) {
-      auto f = std::make_shared<std::string>();
+      auto f = frames_.take();
       eb::detail::build_delivery_core(*f, envelope, sender_suffix_, payload);
       held.env_size = static_cast<std::uint32_t>(envelope.size() + sender_suffix_.size());
       held.env_offset = static_cast<std::uint32_t>(1 + eb::detail::varint_size(held.env_size));
@@ -370,7 +370,7 @@ bool Broker::Impl::deliver_direct(Connection* from, std::uint64_t ref, Connectio
   if (!reply_to.empty()) grant_reply(to, reply_to);
   sender_suffix_.clear();
   eb::detail::put_varint_field(sender_suffix_, kEnvSenderField, from ? from->id : 0);
-  auto f = std::make_shared<std::string>();
+  auto f = frames_.take();
   eb::detail::DeliveryExtra extra;
   extra.direct = true;
   eb::detail::append_deliver_frame(*f, envelope, sender_suffix_, payload, extra);
