@@ -41,6 +41,14 @@ struct Header {
 };
 static_assert(sizeof(Header) == kHeaderBytes);
 
+// Subjects of one run: unique per process and run, so that state a broker
+// keeps after a run (a queue group holding messages for members that left)
+// never meets the next run.
+std::string run_subject(std::string_view what) {
+  static std::atomic<unsigned> runs{0};
+  return fmt::format("bench.{}.{}.{}", ::getpid(), runs.fetch_add(1), what);
+}
+
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
@@ -150,15 +158,25 @@ struct LatencyState {
   std::atomic<std::int64_t> last_ns{0};
   // Only the pinger's delivery thread touches these while the run lasts.
   Histogram hist;
-  std::string next;  // closed loop: the next ping, sent from the delivery thread
+  Histogram service;  // paced: from the actual send time (the sender's lateness left out)
+  std::string next;   // closed loop: the next ping, sent from the delivery thread
+  // Paced: when each ping actually left, by sequence (0: not yet).
+  std::unique_ptr<std::atomic<std::int64_t>[]> sent_at;
+  std::uint64_t sent_at_size = 0;
 };
 
 void run_latency(Peer& peer, const Options& o, Report& r) {
-  const std::string ping = "bench.latency.ping";
-  const std::string pong = "bench.latency.pong";
+  const std::string ping = run_subject("ping");
+  const std::string pong = run_subject("pong");
   const bool closed_loop = o.rate <= 0;
   LatencyState st;
   st.next.assign(o.size, 'x');
+  if (!closed_loop) {
+    const double seconds = std::chrono::duration<double>(o.duration).count();
+    st.sent_at_size = static_cast<std::uint64_t>(o.rate * seconds * 1.1) + 1024;
+    if (o.count > 0) st.sent_at_size = std::min(st.sent_at_size, o.count);
+    st.sent_at = std::make_unique<std::atomic<std::int64_t>[]>(st.sent_at_size);
+  }
 
   auto echo = peer.connect("bench-echo");
   auto pinger = peer.connect("bench-ping");
@@ -174,6 +192,11 @@ void run_latency(Peer& peer, const Options& o, Report& r) {
     }
     const std::int64_t now = now_ns();
     st.hist.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - h.sent_ns)));
+    if (h.seq < st.sent_at_size) {
+      if (const std::int64_t at = st.sent_at[h.seq].load(std::memory_order_relaxed); at != 0) {
+        st.service.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, now - at)));
+      }
+    }
     st.last_ns.store(now, std::memory_order_relaxed);
     st.received.fetch_add(1, std::memory_order_release);
     if (!closed_loop || st.stop.load(std::memory_order_relaxed)) return;
@@ -236,6 +259,7 @@ void run_latency(Peer& peer, const Options& o, Report& r) {
       const auto intended = start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(seq));
       if (Clock::now() < intended) std::this_thread::sleep_until(intended);
       write_header(buf, kData, seq, std::chrono::duration_cast<std::chrono::nanoseconds>(intended.time_since_epoch()).count());
+      if (seq < st.sent_at_size) st.sent_at[seq].store(now_ns(), std::memory_order_relaxed);
       pinger->publish(ping, buf);
       st.sent.store(seq + 1);
     }
@@ -254,6 +278,11 @@ void run_latency(Peer& peer, const Options& o, Report& r) {
   r.seconds = end_ns > start_ns ? static_cast<double>(end_ns - start_ns) / 1e9 : 0;
   r.msgs_per_sec = r.seconds > 0 ? static_cast<double>(r.received) / r.seconds : 0;
   fill_latency(r, st.hist);
+  if (!closed_loop) {
+    r.service_p50_us = static_cast<double>(st.service.percentile(0.50)) / 1000.0;
+    r.service_p99_us = static_cast<double>(st.service.percentile(0.99)) / 1000.0;
+    r.service_p999_us = static_cast<double>(st.service.percentile(0.999)) / 1000.0;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -287,7 +316,7 @@ Handler sink_handler(Sink& s, bool keep_seqs) {
 }
 
 void run_stream(Peer& peer, const Options& o, Report& r) {
-  const std::string subject = "bench.stream";
+  const std::string subject = run_subject("stream");
   const bool queue = o.scenario == Scenario::queue;
   const int n = o.scenario == Scenario::throughput ? 1 : std::max(1, o.clients);
   r.clients = n;
@@ -419,7 +448,7 @@ void run_stream(Peer& peer, const Options& o, Report& r) {
 // broker must hold at most the subscription's queue bound for it.
 
 void run_flood(Peer& peer, const Options& o, Report& r) {
-  const std::string subject = "bench.flood";
+  const std::string subject = run_subject("flood");
   const double rate = o.rate > 0 ? o.rate : 100'000;
   r.rate = rate;
   std::atomic<bool> probed{false};
@@ -566,6 +595,11 @@ std::string to_json(const Report& r) {
                    {"p999_us", r.p999_us},
                    {"max_us", r.max_us}};
   if (r.noise > 0) j["noise_subscriptions"] = r.noise;
+  if (r.scenario == Scenario::latency && r.rate > 0) {
+    j["service_p50_us"] = r.service_p50_us;
+    j["service_p99_us"] = r.service_p99_us;
+    j["service_p999_us"] = r.service_p999_us;
+  }
   if (r.broker_cpu_percent >= 0) j["broker_cpu_percent"] = r.broker_cpu_percent;
   if (r.broker_rss_kib > 0) j["broker_rss_kib"] = r.broker_rss_kib;
   if (r.broker_rss_start_kib > 0) j["broker_rss_start_kib"] = r.broker_rss_start_kib;

@@ -99,6 +99,10 @@ struct Report {
   // intended send time when paced: coordinated omission corrected), one way
   // publisher → subscriber for the others.
   double p50_us = 0, p90_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+  // Paced latency runs: the same round trip from each message's actual send
+  // time, i.e. without the sender's own lateness (timer wake-ups), which
+  // the figures above include by design.
+  double service_p50_us = 0, service_p99_us = 0, service_p999_us = 0;
   std::uint32_t noise = 0;
   double broker_cpu_percent = -1;  // -1: not measured
   std::uint64_t broker_rss_kib = 0;  // the broker's resident memory at the end (flood: its peak; 0: not measured)

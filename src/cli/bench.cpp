@@ -67,6 +67,11 @@ int cmd_bench(const Common& c, BenchArgs& a) {
   std::printf("%s", fmt::format("  {} µs: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n", what,
                                 r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us)
                         .c_str());
+  if (r.scenario == bench::Scenario::latency && r.rate > 0) {
+    std::printf("%s", fmt::format("  from the actual send time µs: p50 {:.1f}  p99 {:.1f}  p99.9 {:.1f}\n",
+                                  r.service_p50_us, r.service_p99_us, r.service_p999_us)
+                          .c_str());
+  }
   return 0;
 }
 
