@@ -6,6 +6,7 @@
 // Bad arguments exit 2.
 
 #include <cstdio>
+#include <vector>
 #include <stdexcept>
 
 #include <CLI/CLI.hpp>
@@ -26,6 +27,8 @@ struct Args {
   std::string scenario;
   std::int64_t duration_ms = 5000;
   Options options;
+  int repeat = 1;
+  std::string label;
   bool json = false;
   bool no_header = false;
 };
@@ -71,9 +74,9 @@ int main(int argc, char** argv) {
                  "daemoneye: PATH, unix:PATH or tcp:HOST:PORT; nats: nats://HOST:PORT; mosquitto: /PATH or "
                  "HOST:PORT; zmq: the proxy's XSUB endpoint");
   app.add_option("--xpub", a.xpub, "zmq: the proxy's XPUB endpoint");
-  app.add_option("--scenario", a.scenario, "latency, throughput, fanout or queue")
+  app.add_option("--scenario", a.scenario, "latency, throughput, fanout, queue or flood")
       ->required()
-      ->check(CLI::IsMember({"latency", "throughput", "fanout", "queue"}));
+      ->check(CLI::IsMember({"latency", "throughput", "fanout", "queue", "flood"}));
   app.add_option("--size", a.options.size, "Payload bytes (at least 24, the timing header)")->capture_default_str();
   app.add_option("--rate", a.options.rate, "Offered msgs/s; 0: closed loop (latency) or as fast as the window allows")
       ->capture_default_str();
@@ -84,6 +87,11 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   app.add_option("--broker-pid", a.options.broker_pid, "Report this process's CPU use during the run");
+  app.add_option("--noise", a.options.noise, "Hold this many other subscriptions during the run");
+  app.add_option("--repeat", a.repeat, "Run this many times and report the medians")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 99));
+  app.add_option("--label", a.label, "Name the peer this in the report (e.g. how the broker was run)");
   app.add_flag("--json", a.json, "Print one JSON object instead of a table row");
   app.add_flag("--no-header", a.no_header, "Print the table row alone");
   try {
@@ -97,7 +105,10 @@ int main(int argc, char** argv) {
   parse_scenario(a.scenario, a.options.scenario);  // checked above
   a.options.duration = std::chrono::milliseconds(a.duration_ms);
 
-  const Report r = run_one(a);
+  std::vector<Report> runs;
+  for (int i = 0; i < a.repeat; ++i) runs.push_back(run_one(a));
+  Report r = median_of(runs);
+  if (!a.label.empty()) r.peer = a.label;
   if (a.json) {
     std::printf("%s\n", to_json(r).c_str());
   } else {

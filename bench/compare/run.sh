@@ -11,7 +11,8 @@
 # no-broker floor), stops every process it started by its pid, and prints
 # one table, also saved to $OUT.
 #
-#   --quick       1 s per scenario instead of 5 s
+#   --quick       1 s per scenario instead of 5 s, one run instead of REPEAT
+#   REPEAT        runs per row, reported as medians (default 3)
 #   BUILD_DIR     build directory (default: <repo>/build-bench, preset "bench")
 #   OUT           where the table is saved (default: bench/compare/results-latest.txt)
 #
@@ -23,13 +24,15 @@ REPO="$(cd "$HERE/../.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$REPO/build-bench}"
 OUT="${OUT:-$HERE/results-latest.txt}"
 DURATION_MS=5000
+REPEAT="${REPEAT:-3}"
 case "${1:-}" in
-  --quick) DURATION_MS=1000 ;;
+  --quick) DURATION_MS=1000; REPEAT=1 ;;
   "") ;;
   *) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 esac
-# A run takes its duration plus set-up (10 s at most) and draining (3 s).
-ROW_TIMEOUT=$((DURATION_MS / 1000 + 30))
+# A run takes its duration plus set-up (10 s at most; 100,000 background
+# subscriptions take longer) and draining (3 s).
+ROW_TIMEOUT=$(((DURATION_MS / 1000 + 60) * REPEAT))
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
 # --- packages and build -----------------------------------------------------
@@ -47,7 +50,7 @@ build() {
   ensure_packages make nats-server libnats-dev mosquitto libmosquitto-dev libzmq3-dev
   make -C "$REPO" --no-print-directory deps  # the project's own build dependencies
   (cd "$REPO" && cmake --preset bench -B "$BUILD_DIR" -DDAEMONEYE_BUILD_COMPARE=ON >/dev/null)
-  cmake --build "$BUILD_DIR" -j 2 --target daemoneye-agent daemoneye-compare zmq-proxy
+  cmake --build "$BUILD_DIR" -j 2 --target daemoneye-agent procmond netmond fsmond perfmond daemoneye-compare zmq-proxy
 }
 
 # --- brokers ----------------------------------------------------------------
@@ -102,6 +105,19 @@ start_daemoneye() {
   DAEMONEYE_PID=$!
   PIDS+=("$DAEMONEYE_PID")
   wait_ready daemoneye-agent "$DAEMONEYE_PID" test -S "$TMP/daemoneye.sock"
+  sleep 1
+  IDLE_RSS_KIB=$(awk '/^VmRSS:/ { print $2 }' "/proc/$DAEMONEYE_PID/status")
+}
+
+# The whole product: the broker inside the agent with its default
+# collectors (2 x procmond, netmond, fsmond, perfmond) working alongside.
+start_agent() {
+  "$BIN/daemoneye-agent" --database "$TMP/events.db" --socket "$TMP/agent.sock" --log-level warn \
+    >"$TMP/agent.log" 2>&1 &
+  AGENT_PID=$!
+  PIDS+=("$AGENT_PID")
+  wait_ready daemoneye-agent "$AGENT_PID" test -S "$TMP/agent.sock"
+  sleep 2  # the collectors register and take their first scheduled tasks
 }
 
 start_nats() {
@@ -155,7 +171,7 @@ row() {
   local peer=$1 out status=0
   shift
   out=$(timeout -k 5 "$ROW_TIMEOUT" "$BIN/daemoneye-compare" --peer "$peer" --duration-ms "$DURATION_MS" \
-          ${HEADER_DONE:+--no-header} "$@" 2>>"$TMP/compare.log") || status=$?
+          --repeat "$REPEAT" ${HEADER_DONE:+--no-header} "$@" 2>>"$TMP/compare.log") || status=$?
   if [ "$status" -ne 0 ]; then
     echo "| $peer | | $* | | | failed (exit $status; 124: timed out) | | | | | |"
     tail -3 "$TMP/compare.log" >&2
@@ -188,12 +204,25 @@ table() {
   brokers --scenario throughput --size 64
   brokers --scenario fanout --size 64 --clients 4
   brokers --scenario queue --size 64 --clients 3
+  # Our broker's own costs: a subscriber that stops reading under a flood,
+  # and routing with 10 and with 100,000 other subscriptions held.
+  local ours=(--endpoint "$TMP/daemoneye.sock" --broker-pid "$DAEMONEYE_PID")
+  row daemoneye "${ours[@]}" --scenario flood --size 64 --rate 100000
+  row daemoneye "${ours[@]}" --scenario throughput --size 64 --noise 10
+  row daemoneye "${ours[@]}" --scenario throughput --size 64 --noise 100000
+  # The seed's bar, with the agent and its collectors running.
+  start_agent
+  local agent=(--label "daemoneye-agent + 5 collectors" --endpoint "$TMP/agent.sock" --broker-pid "$AGENT_PID")
+  row daemoneye "${agent[@]}" --scenario latency --size 64
+  row daemoneye "${agent[@]}" --scenario latency --size 64 --rate 2000
+  row daemoneye "${agent[@]}" --scenario latency --size 1024 --rate 5000
 }
 
 notes() {
   cat <<EOF
 
-$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, Linux $(uname -r), $((DURATION_MS / 1000)) s per row.
+$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, Linux $(uname -r), $((DURATION_MS / 1000)) s per run, medians of $REPEAT run(s) per row.
+daemoneye-agent --broker-only idle: ${IDLE_RSS_KIB} KiB resident.
 nats-server $(nats-server --version | sed 's/.* v//'), mosquitto $(dpkg-query -W -f='${Version}' mosquitto), libzmq $(pkg-config --modversion libzmq).
 latency: round trip (pinger -> broker -> echo client -> broker -> pinger); at a --rate, counted from each
   message's intended send time. Other scenarios: one way, publisher -> subscriber, at most 4096 in flight.
@@ -202,6 +231,9 @@ msgs/s: delivered per second (fanout: over all subscribers). broker CPU%: the br
 floor: no broker, two processes over an AF_UNIX socketpair. nats: core NATS (queue groups at most once);
   latency rows write each publish at once (libnats "send ASAP"), others batch. mosquitto: MQTT 5, QoS 0;
   queue = shared subscription at QoS 1. zmq: PUB/SUB through an XSUB/XPUB proxy (no acks, no queue groups).
++N subs: N other subscriptions held at the broker during the run. flood: 100,000 msg/s offered to a
+  subscriber that stops reading; the broker's resident memory before and at its peak.
+daemoneye-agent + 5 collectors: the full agent (2 x procmond, netmond, fsmond, perfmond) on its own socket.
 EOF
 }
 

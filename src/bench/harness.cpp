@@ -575,6 +575,37 @@ Report run(Peer& peer, const Options& options) {
   return r;
 }
 
+Report median_of(const std::vector<Report>& runs) {
+  if (runs.empty()) return {};
+  for (const Report& r : runs) {
+    if (!r.error.empty()) return r;
+  }
+  Report m = runs.front();
+  auto median = [&](double Report::*field) {
+    std::vector<double> v;
+    for (const Report& r : runs) v.push_back(r.*field);
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  for (double Report::*f : {&Report::seconds, &Report::msgs_per_sec, &Report::p50_us, &Report::p90_us,
+                            &Report::p99_us, &Report::p999_us, &Report::max_us, &Report::service_p50_us,
+                            &Report::service_p99_us, &Report::service_p999_us, &Report::broker_cpu_percent}) {
+    m.*f = median(f);
+  }
+  m.sent = m.received = m.lost = m.duplicates = m.redelivered = 0;
+  for (const Report& r : runs) {
+    m.sent += r.sent;
+    m.received += r.received;
+    m.lost += r.lost;
+    m.duplicates += r.duplicates;
+    m.redelivered += r.redelivered;
+    m.broker_rss_kib = std::max(m.broker_rss_kib, r.broker_rss_kib);
+  }
+  m.runs = static_cast<int>(runs.size());
+  return m;
+}
+
 std::string to_json(const Report& r) {
   nlohmann::json j{{"peer", r.peer},
                    {"transport", r.transport},
@@ -594,6 +625,7 @@ std::string to_json(const Report& r) {
                    {"p99_us", r.p99_us},
                    {"p999_us", r.p999_us},
                    {"max_us", r.max_us}};
+  if (r.runs > 1) j["runs"] = r.runs;
   if (r.noise > 0) j["noise_subscriptions"] = r.noise;
   if (r.scenario == Scenario::latency && r.rate > 0) {
     j["service_p50_us"] = r.service_p50_us;
@@ -622,6 +654,11 @@ std::string table_row(const Report& r) {
   if (!r.error.empty()) {
     return fmt::format("| {} | {} | {} | {} | {} | {} | | | | | |", r.peer, r.transport, scenario, r.size, rate,
                        r.error);
+  }
+  if (r.scenario == Scenario::flood) {  // no per-message figures: the broker's memory is the point
+    return fmt::format("| {} | {} | {} (resident {} → {} KiB) | {} | {} | - | - | - | {:.0f} | - | {} |", r.peer,
+                       r.transport, scenario, r.broker_rss_start_kib, r.broker_rss_kib, r.size, rate,
+                       r.msgs_per_sec, cpu);
   }
   return fmt::format("| {} | {} | {} | {} | {} | {:.1f} | {:.1f} | {:.1f} | {:.0f} | {} | {} |", r.peer, r.transport,
                      scenario, r.size, rate, r.p50_us, r.p99_us, r.p999_us, r.msgs_per_sec, r.lost, cpu);

@@ -108,10 +108,15 @@ struct Report {
   std::uint64_t broker_rss_kib = 0;  // the broker's resident memory at the end (flood: its peak; 0: not measured)
   std::uint64_t broker_rss_start_kib = 0;  // flood: before the flood
   std::string error;               // non-empty: the run could not be done
+  int runs = 1;                    // > 1: medians of that many runs (median_of)
 };
 
 // Runs one scenario; never longer than duration + drain + set-up time.
 Report run(Peer& peer, const Options& options);
+
+// Several runs of one scenario as one report: each figure the median of
+// the runs' (sent, received and lost summed), for noisy machines.
+Report median_of(const std::vector<Report>& runs);
 
 // One JSON object (no newline).
 std::string to_json(const Report& r);

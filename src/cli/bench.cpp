@@ -1,6 +1,7 @@
 #include "cli/bench.hpp"
 
 #include <cstdio>
+#include <vector>
 
 #include <fmt/core.h>
 
@@ -31,6 +32,9 @@ void add_bench_options(CLI::App* cmd, Common& common, BenchArgs& a) {
   cmd->add_option("--noise", a.options.noise,
                   "Hold this many other subscriptions (bench.noise.N) during the run; the broker's per-uid "
                   "subscription quota must allow them");
+  cmd->add_option("--repeat", a.repeat, "Run this many times and report the medians")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 99));
   cmd->add_option("--broker-pid", a.options.broker_pid, "Report this process's CPU use and memory (the broker's pid)");
   cmd->add_flag("--json", a.json, "Print one JSON object");
 }
@@ -39,7 +43,9 @@ int cmd_bench(const Common& c, BenchArgs& a) {
   if (!bench::parse_scenario(a.scenario, a.options.scenario)) return fail("unknown scenario " + a.scenario);
   a.options.duration = std::chrono::milliseconds(static_cast<std::int64_t>(a.duration_s * 1000));
   auto peer = bench::make_daemoneye_peer(eventbus::resolve_endpoint(c.socket));
-  const bench::Report r = bench::run(*peer, a.options);
+  std::vector<bench::Report> runs;
+  for (int i = 0; i < a.repeat; ++i) runs.push_back(bench::run(*peer, a.options));
+  const bench::Report r = bench::median_of(runs);
   if (a.json) {
     std::printf("%s\n", bench::to_json(r).c_str());
     return r.error.empty() ? 0 : 1;
@@ -49,6 +55,7 @@ int cmd_bench(const Common& c, BenchArgs& a) {
                                       : (r.scenario == bench::Scenario::latency ? "closed loop" : "unpaced");
   std::string who = r.clients > 1 ? fmt::format(", {} clients", r.clients) : "";
   if (r.noise > 0) who += fmt::format(", {} other subscriptions", r.noise);
+  if (r.runs > 1) who += fmt::format(", medians of {} runs", r.runs);
   std::printf("%s", fmt::format("{} {} over {}: {} B, {}{}, {:.2f} s\n", r.peer, bench::to_string(r.scenario),
                                 r.transport, r.size, pace, who, r.seconds)
                         .c_str());

@@ -15,6 +15,7 @@ struct BenchArgs {
   std::string scenario;
   bench::Options options;
   double duration_s = 5;
+  int repeat = 1;
   bool json = false;
 };
 
