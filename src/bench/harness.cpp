@@ -41,13 +41,22 @@ struct Header {
 };
 static_assert(sizeof(Header) == kHeaderBytes);
 
-// Subjects of one run: unique per process and run, so that state a broker
-// keeps after a run (a queue group holding messages for members that left)
-// never meets the next run.
-std::string run_subject(std::string_view what) {
-  static std::atomic<unsigned> runs{0};
-  return fmt::format("bench.{}.{}.{}", ::getpid(), runs.fetch_add(1), what);
-}
+// Names of one run, unique per process and run: subjects, so that state a
+// broker keeps after a run (a queue group holding messages for members that
+// left) never meets the next run, and client names, so that a client of the
+// last run still closing does not refuse the next one its name.
+class RunNames {
+ public:
+  RunNames() {
+    static std::atomic<unsigned> runs{0};
+    tag_ = fmt::format("{}-{}", ::getpid(), runs.fetch_add(1));
+  }
+  std::string subject(std::string_view what) const { return fmt::format("bench.{}.{}", tag_, what); }
+  std::string client(std::string_view role) const { return fmt::format("bench-{}-{}", role, tag_); }
+
+ private:
+  std::string tag_;
+};
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
@@ -121,11 +130,11 @@ std::uint64_t process_rss_kib(int pid) {
 }
 
 // Background subscriptions that no benchmark message matches.
-std::vector<std::unique_ptr<Connection>> subscribe_noise(Peer& peer, std::uint32_t count) {
+std::vector<std::unique_ptr<Connection>> subscribe_noise(Peer& peer, std::uint32_t count, const RunNames& names) {
   constexpr std::uint32_t kPerConnection = 1000;
   std::vector<std::unique_ptr<Connection>> conns;
   for (std::uint32_t i = 0; i < count; ++i) {
-    if (i % kPerConnection == 0) conns.push_back(peer.connect(fmt::format("bench-noise-{}", i / kPerConnection)));
+    if (i % kPerConnection == 0) conns.push_back(peer.connect(names.client(fmt::format("noise{}", i / kPerConnection))));
     conns.back()->subscribe(fmt::format("bench.noise.{}", i), [](const Delivery&) {});
   }
   return conns;
@@ -165,9 +174,9 @@ struct LatencyState {
   std::uint64_t sent_at_size = 0;
 };
 
-void run_latency(Peer& peer, const Options& o, Report& r) {
-  const std::string ping = run_subject("ping");
-  const std::string pong = run_subject("pong");
+void run_latency(Peer& peer, const Options& o, Report& r, const RunNames& names) {
+  const std::string ping = names.subject("ping");
+  const std::string pong = names.subject("pong");
   const bool closed_loop = o.rate <= 0;
   LatencyState st;
   st.next.assign(o.size, 'x');
@@ -178,8 +187,8 @@ void run_latency(Peer& peer, const Options& o, Report& r) {
     st.sent_at = std::make_unique<std::atomic<std::int64_t>[]>(st.sent_at_size);
   }
 
-  auto echo = peer.connect("bench-echo");
-  auto pinger = peer.connect("bench-ping");
+  auto echo = peer.connect(names.client("echo"));
+  auto pinger = peer.connect(names.client("ping"));
   Connection* e = echo.get();
   Connection* p = pinger.get();
   echo->subscribe(ping, [e, &pong](const Delivery& d) { e->publish(pong, d.payload); });
@@ -315,8 +324,8 @@ Handler sink_handler(Sink& s, bool keep_seqs) {
   };
 }
 
-void run_stream(Peer& peer, const Options& o, Report& r) {
-  const std::string subject = run_subject("stream");
+void run_stream(Peer& peer, const Options& o, Report& r, const RunNames& names) {
+  const std::string subject = names.subject("stream");
   const bool queue = o.scenario == Scenario::queue;
   const int n = o.scenario == Scenario::throughput ? 1 : std::max(1, o.clients);
   r.clients = n;
@@ -328,7 +337,7 @@ void run_stream(Peer& peer, const Options& o, Report& r) {
   for (int i = 0; i < n; ++i) sinks.push_back(std::make_unique<Sink>());
   std::vector<std::unique_ptr<Connection>> subs;
   for (int i = 0; i < n; ++i) {
-    subs.push_back(peer.connect(fmt::format("bench-sub-{}", i)));
+    subs.push_back(peer.connect(names.client(fmt::format("sub{}", i))));
     Handler h = sink_handler(*sinks[i], queue);
     if (!queue) {
       subs.back()->subscribe(subject, std::move(h));
@@ -337,7 +346,7 @@ void run_stream(Peer& peer, const Options& o, Report& r) {
       return;
     }
   }
-  auto pub = peer.connect("bench-pub");
+  auto pub = peer.connect(names.client("pub"));
 
   std::string buf(o.size, 'x');
   auto all_probed = [&] {
@@ -447,14 +456,14 @@ void run_stream(Peer& peer, const Options& o, Report& r) {
 // flood: a subscriber that stops reading while a publisher keeps going. The
 // broker must hold at most the subscription's queue bound for it.
 
-void run_flood(Peer& peer, const Options& o, Report& r) {
-  const std::string subject = run_subject("flood");
+void run_flood(Peer& peer, const Options& o, Report& r, const RunNames& names) {
+  const std::string subject = names.subject("flood");
   const double rate = o.rate > 0 ? o.rate : 100'000;
   r.rate = rate;
   std::atomic<bool> probed{false};
   std::atomic<bool> release{false};
   std::atomic<std::uint64_t> received{0};
-  auto sub = peer.connect("bench-stuck");
+  auto sub = peer.connect(names.client("stuck"));
   // Blocking the delivery thread is how a stuck application looks to its
   // client library: nothing more is read from the socket.
   sub->subscribe(subject, [&](const Delivery& d) {
@@ -467,7 +476,7 @@ void run_flood(Peer& peer, const Options& o, Report& r) {
     received.fetch_add(1);
     while (!release.load()) std::this_thread::sleep_for(1ms);
   });
-  auto pub = peer.connect("bench-flooder");
+  auto pub = peer.connect(names.client("flooder"));
   std::string buf(o.size, 'x');
   if (!wait_for(
           [&] {
@@ -560,13 +569,14 @@ Report run(Peer& peer, const Options& options) {
   r.clients = o.scenario == Scenario::latency || o.scenario == Scenario::throughput ? 1 : std::max(1, o.clients);
   r.noise = o.noise;
   try {
-    const auto noise = subscribe_noise(peer, o.noise);
+    const RunNames names;
+    const auto noise = subscribe_noise(peer, o.noise, names);
     if (o.scenario == Scenario::latency) {
-      run_latency(peer, o, r);
+      run_latency(peer, o, r, names);
     } else if (o.scenario == Scenario::flood) {
-      run_flood(peer, o, r);
+      run_flood(peer, o, r, names);
     } else {
-      run_stream(peer, o, r);
+      run_stream(peer, o, r, names);
     }
     if (o.broker_pid > 0 && r.broker_rss_kib == 0) r.broker_rss_kib = process_rss_kib(o.broker_pid);
   } catch (const std::exception& e) {
