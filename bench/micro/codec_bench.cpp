@@ -1,7 +1,9 @@
 // Frame encoding and decoding on the message path, per payload size (64 B and
 // 1 KiB):
-//   BM_EncodePublish       the client's encoding of a Publish frame (reused
-//                          v1::Publish, append_frame), as Client::publish does it
+//   BM_EncodePublish       a Publish frame through protobuf's classes (reused
+//                          v1::Publish, append_frame), for comparison
+//   BM_EncodePublishWire   the same frame as Client::publish builds it: the
+//                          envelope's fields by hand, then append_publish_frame
 //   BM_FrameReader         reassembling a 256 KiB buffer of back-to-back Publish
 //                          frames fed in 64 KiB reads, as the broker's reader does
 //   BM_InspectPublish      the broker's wire-level look at one publish:
@@ -11,13 +13,17 @@
 //                          into a fresh shared string, as Broker::Impl::route)
 //   BM_BuildGroupDelivery  the queue-group path: build_delivery_core once, then
 //                          append_deliver_frame around it with delivery facts
-//   BM_ParseDeliver        the client's protobuf decode of a received Deliver frame
+//   BM_ParseDeliver        a received Deliver frame through protobuf's classes,
+//                          for comparison
+//   BM_ScanDeliver         the same frame as the client reads it: scan_frame,
+//                          scan_deliver, the envelope's fields into reused strings
 // bytes_per_second counts frame bytes; items_per_second counts frames.
 //
 // Run: build-bench/bench/micro/codec_bench --benchmark_min_time=0.2
 //      (add --benchmark_filter=Encode to pick benchmarks)
 
 #include <algorithm>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -99,6 +105,34 @@ void BM_EncodePublish(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EncodePublish)->Arg(64)->Arg(1024);
+
+void BM_EncodePublishWire(benchmark::State& state) {
+  const std::string payload = payload_of(state.range(0));
+  std::string envelope;
+  std::string out;
+  std::uint64_t seq = 0;
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    ++seq;
+    char id[48];
+    std::memcpy(id, "3f2a9c41d07e5b18-", 17);
+    const auto r = std::to_chars(id + 17, id + sizeof id, seq);
+    envelope.clear();
+    eb::detail::put_len_field(envelope, 1, kTopic);
+    eb::detail::put_len_field(envelope, 2, std::string_view(id, static_cast<std::size_t>(r.ptr - id)));
+    eb::detail::put_varint_field(envelope, 4, 1732700000123456789);
+    eb::detail::put_varint_field(envelope, 5, seq);
+    out.clear();
+    eb::detail::append_publish_frame(out, envelope, payload, {});
+    bytes += out.size();
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  if (out != publish_frame(payload, seq)) state.SkipWithError("the wire encoding differs from protobuf's");
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EncodePublishWire)->Arg(64)->Arg(1024);
 
 void BM_FrameReader(benchmark::State& state) {
   constexpr std::size_t kStreamBytes = 256 * 1024;
@@ -207,5 +241,34 @@ void BM_ParseDeliver(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ParseDeliver)->Arg(64)->Arg(1024);
+
+void BM_ScanDeliver(benchmark::State& state) {
+  const ScannedPublish s = scanned_publish(payload_of(state.range(0)));
+  std::string frame;
+  eb::detail::append_deliver_frame(frame, s.pub.envelope, s.sender_suffix, s.pub.payload, {});
+  const std::string_view body(frame.data() + eb::detail::kLengthPrefixBytes,
+                              frame.size() - eb::detail::kLengthPrefixBytes);
+  std::string topic, message_id, payload;  // reused, as the client's in_message_
+  std::uint64_t sender = 0;
+  for (auto _ : state) {
+    const auto view = eb::detail::scan_frame(body);
+    eb::detail::DeliverView d;
+    if (view.kind != FrameKind::deliver || !eb::detail::scan_deliver(view.body, d)) std::abort();
+    payload.assign(d.payload);
+    eb::detail::WireScanner e(d.envelope);
+    eb::detail::WireField f;
+    while (e.next(f)) {
+      if (f.number == 1) topic.assign(f.bytes);
+      if (f.number == 2) message_id.assign(f.bytes);
+      if (f.number == 3) sender = f.varint;
+    }
+    benchmark::DoNotOptimize(payload.data());
+    benchmark::DoNotOptimize(topic.data());
+  }
+  if (sender != 42 || topic != kTopic) state.SkipWithError("deliver frame did not decode");
+  state.SetBytesProcessed(static_cast<std::int64_t>(frame.size()) * state.iterations());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ScanDeliver)->Arg(64)->Arg(1024);
 
 }  // namespace

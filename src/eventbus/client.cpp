@@ -1,6 +1,7 @@
 #include "client_impl.hpp"
 
 #include <charconv>
+#include <cstring>
 #include <random>
 
 #include <asio/co_spawn.hpp>
@@ -73,6 +74,9 @@ Client::Impl::Impl(asio::any_io_executor ex, ClientOptions options, transport::E
       resume_(ex) {
   std::random_device rd;
   id_seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  char seed[24];
+  const auto end = std::to_chars(seed, seed + sizeof seed, id_seed_, 16).ptr;
+  id_prefix_.assign(seed, end).push_back('-');
 }
 
 asio::awaitable<Result<void>> Client::Impl::first_connect() {
@@ -395,11 +399,10 @@ Result<std::uint64_t> Client::Impl::queue_publish(std::string_view topic, std::s
   }
   char id[48];
   std::string_view message_id = o.message_id;
-  if (message_id.empty()) {
-    auto r = std::to_chars(id, id + sizeof id, id_seed_, 16);
-    *r.ptr++ = '-';
-    r = std::to_chars(r.ptr, id + sizeof id, seq_ + 1);
-    message_id = std::string_view(id, static_cast<std::size_t>(r.ptr - id));
+  if (message_id.empty()) {  // <seed in hex>-<sequence>
+    std::memcpy(id, id_prefix_.data(), id_prefix_.size());
+    const auto end = std::to_chars(id + id_prefix_.size(), id + sizeof id, seq_ + 1).ptr;
+    message_id = std::string_view(id, static_cast<std::size_t>(end - id));
   }
   encode_envelope(out_envelope_, topic, message_id, unix_now_ns(), ++seq_, o);
   const std::size_t size = detail::publish_frame_size(out_envelope_, payload, extra);

@@ -111,6 +111,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   std::uint64_t next_ref_ = 1;
   std::uint64_t seq_ = 0;
   std::uint64_t id_seed_ = 0;
+  std::string id_prefix_;  // id_seed_ in hex and '-': generated message ids start with it
   std::unordered_map<std::uint64_t, std::shared_ptr<Pending>> pending_pub_;
   std::unordered_map<std::uint64_t, std::shared_ptr<Pending>> pending_sub_;
   std::unordered_set<std::uint64_t> live_tags_;
