@@ -384,8 +384,10 @@ void encode_envelope(std::string& out, std::string_view topic, std::string_view 
 
 Result<std::uint64_t> Client::Impl::queue_publish(std::string_view topic, std::string_view payload,
                                                   const PublishOptions& o, const ClientTarget* to, bool confirm,
-                                                  std::uint64_t ref) {
-  if (auto ec = validate_topic(topic)) return ec;
+                                                  std::uint64_t ref, bool checked) {
+  if (!checked) {
+    if (auto ec = validate_topic(topic)) return ec;
+  }
   if (!o.reply_to.empty() && validate_topic(o.reply_to)) return errc::invalid_topic;
   detail::PublishExtra extra{ref, confirm, 0, {}};
   if (to != nullptr) {

@@ -74,8 +74,9 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   // Encodes and queues; errors for frames that cannot be sent.
   Result<void> send(detail::FrameKind kind, const google::protobuf::MessageLite& msg, bool buffer_offline);
   void wake_writer();
+  // `checked`: the caller has validated `topic` already.
   Result<std::uint64_t> queue_publish(std::string_view topic, std::string_view payload, const PublishOptions& o,
-                                      const ClientTarget* to, bool confirm, std::uint64_t ref);
+                                      const ClientTarget* to, bool confirm, std::uint64_t ref, bool checked = false);
   // Publishes (to `to` when set) and waits for the broker's confirmation.
   asio::awaitable<Result<std::uint32_t>> publish_confirmed(std::string topic, std::string payload,
                                                            PublishOptions options, std::optional<ClientTarget> to,

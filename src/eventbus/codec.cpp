@@ -247,6 +247,10 @@ std::size_t varint_size(std::uint64_t v) noexcept {
 }
 
 void put_varint(std::string& out, std::uint64_t v) {
+  if (v < 0x80) {  // tags, small lengths and flags: most varints on the message path
+    out.push_back(static_cast<char>(v));
+    return;
+  }
   char tmp[10];
   std::size_t n = 0;
   while (v >= 0x80) {

@@ -16,6 +16,8 @@
 
 #include <daemoneye/eventbus/topic.hpp>
 
+#include "client_impl.hpp"
+
 namespace daemoneye::eventbus {
 
 namespace {
@@ -95,7 +97,9 @@ class SyncClient::Impl {
     for (std::size_t i = 0; i < sending_used_; ++i) {
       Outgoing& o = sending_[i];
       bytes += o.topic.size() + o.payload.size();
-      if (auto r = client_->publish(o.topic, o.payload, o.options); !r) note_async_error(r.error(), "publish to '" + o.topic + "'");
+      if (auto r = SyncClient::publish_checked(*client_, o.topic, o.payload, o.options); !r) {
+        note_async_error(r.error(), "publish to '" + o.topic + "'");
+      }
     }
     sending_used_ = 0;
     out_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
@@ -165,6 +169,13 @@ Result<std::unique_ptr<SyncClient>> SyncClient::connect(ClientOptions options) {
   if (!r) return r.failure();
   impl->client_ = std::move(*r);
   return std::unique_ptr<SyncClient>(new SyncClient(std::move(impl)));
+}
+
+Result<void> SyncClient::publish_checked(Client& client, std::string_view topic, std::string_view payload,
+                                         const PublishOptions& options) {
+  auto r = client.impl_->queue_publish(topic, payload, options, nullptr, false, 0, true);
+  if (!r) return r.error();
+  return {};
 }
 
 Result<void> SyncClient::publish(std::string_view topic, std::string_view payload, const PublishOptions& options) {

@@ -128,6 +128,7 @@ class Client : public std::enable_shared_from_this<Client> {
   class Impl;
 
  private:
+  friend class SyncClient;  // publishes what it has already checked without checking it again
   explicit Client(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;
 };

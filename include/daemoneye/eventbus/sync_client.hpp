@@ -70,6 +70,9 @@ class SyncClient {
   class Impl;
 
  private:
+  // Publishes a message whose topic publish() has already validated.
+  static Result<void> publish_checked(Client& client, std::string_view topic, std::string_view payload,
+                                      const PublishOptions& options);
   explicit SyncClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
