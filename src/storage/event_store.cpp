@@ -70,19 +70,29 @@ CREATE INDEX tasks_root_correlation_id ON tasks(root_correlation_id);
 CREATE INDEX tasks_submitted_ns ON tasks(submitted_ns);
 PRAGMA user_version = 1;
 )sql";
-static_assert(EventStore::kSchemaVersion == 1, "write the migration and the new schema text");
+
+// Version 2: the bus message id of each event, unique, so that a collector
+// resending what the agent had already committed (after a reconnect or a
+// restart) never makes a second row. Rows without an id (written by version
+// 1, or published without one) are NULL, which the unique index allows many of.
+constexpr const char* kMigrateV2 = R"sql(
+ALTER TABLE events ADD COLUMN message_id TEXT;
+CREATE UNIQUE INDEX events_message_id ON events(message_id);
+PRAGMA user_version = 2;
+)sql";
+static_assert(EventStore::kSchemaVersion == 2, "write the migration and the new schema text");
 
 constexpr const char* kEventColumns =
     "id, time_ns, topic, kind, collector, task_id, correlation_id, parent_correlation_id, root_correlation_id, "
-    "sequence, workflow_stage, source_process, tags, payload";
+    "sequence, workflow_stage, source_process, tags, payload, message_id";
 constexpr const char* kTaskColumns =
     "task_id, type, domain, status, collector, error, attempts, submitted_ns, completed_ns, records, correlation_id, "
     "root_correlation_id";
 
 constexpr const char* kInsertEvent =
     "INSERT INTO events(time_ns, topic, kind, collector, task_id, correlation_id, parent_correlation_id, "
-    "root_correlation_id, sequence, workflow_stage, source_process, tags, payload) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+    "root_correlation_id, sequence, workflow_stage, source_process, tags, payload, message_id) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) ON CONFLICT DO NOTHING";
 // Only a duplicate task_id is ignored; any other failure still reports.
 constexpr const char* kInsertTask =
     "INSERT INTO tasks(task_id, type, domain, status, collector, error, attempts, submitted_ns, completed_ns, "
@@ -149,6 +159,7 @@ StoredEvent read_event(const Statement& s) {
   e.correlation.source_process = s.text(11);
   e.correlation.tags = parse_tags(s.text(12));
   e.payload = s.text(13);
+  e.message_id = s.text(14);
   return e;
 }
 
@@ -248,6 +259,26 @@ struct EventStore::Impl {
     return {};
   }
 
+  // One task record, inside or outside a transaction.
+  Result<bool> insert(const TaskRecord& t) {
+    Statement& s = insert_task;
+    ResetGuard guard(s);
+    s.bind(1, t.task_id);
+    s.bind(2, t.type);
+    s.bind(3, t.domain);
+    s.bind(4, t.status);
+    s.bind(5, t.collector);
+    s.bind_or_null(6, t.error);
+    s.bind(7, static_cast<std::int64_t>(t.attempts));
+    s.bind(8, t.submitted_ns);
+    s.bind(9, t.completed_ns);
+    s.bind(10, static_cast<std::int64_t>(t.records));
+    s.bind_or_null(11, t.correlation_id);
+    s.bind_or_null(12, t.root_correlation_id);
+    if (const int rc = s.step(); rc != SQLITE_DONE) return detail::failure(db.get(), rc);
+    return sqlite3_changes(db.get()) == 1;
+  }
+
   Result<void> writable() const {
     if (mode == Mode::read_write) return {};
     return eventbus::Failure{std::error_code(SQLITE_READONLY, sqlite_category()), "opened read-only"};
@@ -329,6 +360,10 @@ EventStore EventStore::open(const std::string& path, Mode mode) {
     auto tables = db.query_int("SELECT count(*) FROM sqlite_schema");
     Result<void> created;
     if (version && tables && *version == 0 && *tables == 0) created = db.exec(kSchemaV1);
+    // Older DaemonEye databases are migrated in the same transaction.
+    if (version && tables && created && (*version == 1 || (*version == 0 && *tables == 0))) {
+      created = db.exec(kMigrateV2);
+    }
     if (!version || !tables || !created) {
       (void)db.exec("ROLLBACK");
       check(version);
@@ -367,11 +402,18 @@ EventStore EventStore::open(const std::string& path, Mode mode) {
   return EventStore(std::move(impl));
 }
 
-Result<void> EventStore::append(std::span<const StoredEvent> events) {
-  if (auto w = impl_->writable(); !w) return w;
-  if (events.empty()) return {};
+Result<std::size_t> EventStore::append(std::span<const StoredEvent> events) {
+  auto r = write(events, {});
+  if (!r) return r.failure();
+  return r->events;
+}
+
+Result<EventStore::Written> EventStore::write(std::span<const StoredEvent> events, std::span<const TaskRecord> tasks) {
+  if (auto w = impl_->writable(); !w) return w.failure();
+  Written written;
+  if (events.empty() && tasks.empty()) return written;
   Impl& im = *impl_;
-  return im.transaction([&]() -> Result<void> {
+  auto r = im.transaction([&]() -> Result<void> {
     Statement& s = im.insert_event;
     for (const StoredEvent& e : events) {
       ResetGuard guard(s);
@@ -389,30 +431,28 @@ Result<void> EventStore::append(std::span<const StoredEvent> events) {
       s.bind_or_null(11, e.correlation.source_process);
       s.bind(12, tags);
       s.bind(13, e.payload);
+      s.bind_or_null(14, e.message_id);
       if (const int rc = s.step(); rc != SQLITE_DONE) return detail::failure(im.db.get(), rc);
+      if (sqlite3_changes(im.db.get()) == 1) {
+        ++written.events;
+      } else {
+        ++written.duplicates;
+      }
+    }
+    for (const TaskRecord& t : tasks) {
+      auto stored = im.insert(t);
+      if (!stored) return stored.failure();
+      if (*stored) ++written.tasks;
     }
     return {};
   });
+  if (!r) return r.failure();
+  return written;
 }
 
 Result<bool> EventStore::record_task(const TaskRecord& t) {
   if (auto w = impl_->writable(); !w) return w.failure();
-  Statement& s = impl_->insert_task;
-  ResetGuard guard(s);
-  s.bind(1, t.task_id);
-  s.bind(2, t.type);
-  s.bind(3, t.domain);
-  s.bind(4, t.status);
-  s.bind(5, t.collector);
-  s.bind_or_null(6, t.error);
-  s.bind(7, static_cast<std::int64_t>(t.attempts));
-  s.bind(8, t.submitted_ns);
-  s.bind(9, t.completed_ns);
-  s.bind(10, static_cast<std::int64_t>(t.records));
-  s.bind_or_null(11, t.correlation_id);
-  s.bind_or_null(12, t.root_correlation_id);
-  if (const int rc = s.step(); rc != SQLITE_DONE) return detail::failure(impl_->db.get(), rc);
-  return sqlite3_changes(impl_->db.get()) == 1;
+  return impl_->insert(t);
 }
 
 Result<std::size_t> EventStore::for_each_event(const EventQuery& q,

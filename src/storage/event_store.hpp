@@ -36,6 +36,9 @@ struct StoredEvent {
   std::string task_id;    // may be empty
   eventbus::Correlation correlation;
   std::string payload;  // JSON text (one object), stored verbatim
+  // The bus message id; unique in the store (a second event with the same id
+  // is not stored). Empty: none (NULL), never a duplicate.
+  std::string message_id;
 };
 
 // The outcome of one task, recorded once when it completes.
@@ -98,9 +101,9 @@ std::string default_database_path(bool root, const std::string& daemoneye_db, co
 //   events(id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns, topic, kind,
 //          collector, task_id, correlation_id, parent_correlation_id,
 //          root_correlation_id, sequence, workflow_stage, source_process,
-//          tags /*JSON object text*/, payload /*JSON text*/)
+//          tags /*JSON object text*/, payload /*JSON text*/, message_id)
 //     indexed on correlation_id, parent_correlation_id, root_correlation_id,
-//     task_id and time_ns;
+//     task_id and time_ns, and unique on message_id (NULLs allowed);
 //   tasks(task_id TEXT PRIMARY KEY, type, domain, status, collector, error,
 //         attempts, submitted_ns, completed_ns, records, correlation_id,
 //         root_correlation_id)
@@ -118,10 +121,11 @@ std::string default_database_path(bool root, const std::string& daemoneye_db, co
 class EventStore {
  public:
   enum class Mode { read_write, read_only };
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // read_write creates the missing parent directories (mode 0750), the
-  // database file (0640) and the schema, and switches the database to WAL
+  // database file (0640) and the schema (migrating a version 1 database to
+  // version 2 in place), and switches the database to WAL
   // with synchronous=NORMAL (a crash may lose the last transactions, never
   // corrupt the file). read_only requires an existing DaemonEye database.
   // Both refuse a database of a newer schema version and a SQLite file that
@@ -139,10 +143,20 @@ class EventStore {
   const std::string& path() const noexcept;
   Mode mode() const noexcept;
 
-  // Stores the events in one transaction: all of them or, on error, none.
-  // StoredEvent::id is ignored. May wait up to the busy timeout for another
-  // writer.
-  Result<void> append(std::span<const StoredEvent> events);
+  // What one write stored.
+  struct Written {
+    std::size_t events = 0;      // new event rows
+    std::size_t duplicates = 0;  // events whose message_id was already stored (not stored again)
+    std::size_t tasks = 0;       // new task records (an existing task_id is left unchanged)
+  };
+
+  // Stores events and task records in one transaction: all of them or, on
+  // error, none. StoredEvent::id is ignored; an event whose message_id is
+  // already stored, and a task record whose task_id is, are skipped and
+  // counted. May wait up to the busy timeout for another writer.
+  Result<Written> write(std::span<const StoredEvent> events, std::span<const TaskRecord> tasks);
+  // write() of events only; the value is the number of new rows.
+  Result<std::size_t> append(std::span<const StoredEvent> events);
 
   // Stores a task's outcome exactly once: the value is true if this call
   // stored it and false if a record with that task_id already exists (which

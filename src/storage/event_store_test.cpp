@@ -455,5 +455,69 @@ TEST(DefaultDatabasePath, DaemoneyeDbEnvironmentVariableIsUsed) {
   }
 }
 
+
+TEST_F(EventStoreTest, AnEventWhoseMessageIdIsStoredIsNotStoredAgain) {
+  auto a = event(kT0, "events.filesystem.created", "c1");
+  a.message_id = "fsmond-1/7/1";
+  auto b = event(kT0 + 1, "events.filesystem.created", "c2");
+  b.message_id = "fsmond-1/7/2";
+  auto first = store_.write(std::vector<StoredEvent>{a, b}, {});
+  ASSERT_TRUE(first) << first.describe();
+  EXPECT_EQ(first->events, 2u);
+  EXPECT_EQ(first->duplicates, 0u);
+  // A resend of both (after a reconnect) with one new event and two events
+  // that carry no message id at all.
+  auto c = event(kT0 + 2, "events.filesystem.deleted", "c3");
+  c.message_id = "fsmond-1/7/3";
+  auto plain1 = event(kT0 + 3, "x", "c4");
+  auto plain2 = event(kT0 + 4, "x", "c5");
+  auto again = store_.write(std::vector<StoredEvent>{a, b, c, plain1, plain2}, {});
+  ASSERT_TRUE(again) << again.describe();
+  EXPECT_EQ(again->events, 3u);
+  EXPECT_EQ(again->duplicates, 2u);
+  EXPECT_EQ(store_.count_events().value(), 5);
+  auto rows = store_.query({});
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 5u);
+  EXPECT_EQ((*rows)[0].message_id, "fsmond-1/7/1");
+  EXPECT_EQ((*rows)[2].message_id, "fsmond-1/7/3");
+  EXPECT_EQ((*rows)[3].message_id, "");
+}
+
+TEST_F(EventStoreTest, WriteStoresEventsAndTasksInOneTransaction) {
+  RawDb raw(path_);
+  raw.exec("CREATE TRIGGER refuse BEFORE INSERT ON tasks WHEN NEW.task_id = 'bad' BEGIN SELECT RAISE(ABORT, 'no'); END");
+  auto r = store_.write(std::vector<StoredEvent>{event(kT0, "a", "c")},
+                        std::vector<TaskRecord>{task("good", kT0, "c", "r"), task("bad", kT0, "c", "r")});
+  ASSERT_FALSE(r);
+  EXPECT_EQ(store_.count_events().value(), 0) << "the events were rolled back with the failed task record";
+  auto ok = store_.write(std::vector<StoredEvent>{event(kT0, "a", "c")},
+                         std::vector<TaskRecord>{task("good", kT0, "c", "r"), task("good", kT0, "c", "r")});
+  ASSERT_TRUE(ok) << ok.describe();
+  EXPECT_EQ(ok->events, 1u);
+  EXPECT_EQ(ok->tasks, 1u) << "a task id already stored is skipped";
+}
+
+TEST(EventStoreOpen, AVersion1DatabaseIsMigratedKeepingItsRows) {
+  testing::TempDir dir;
+  const std::string path = dir.file("events.db");
+  {
+    auto store = EventStore::open(path, EventStore::Mode::read_write);
+    ASSERT_TRUE(store.append(std::vector<StoredEvent>{event(kT0, "old", "c")}));
+  }
+  {
+    // Back to what version 1 wrote.
+    RawDb raw(path);
+    raw.exec("DROP INDEX events_message_id; ALTER TABLE events DROP COLUMN message_id; PRAGMA user_version = 1");
+  }
+  auto store = EventStore::open(path, EventStore::Mode::read_write);
+  RawDb raw(path);
+  EXPECT_EQ(raw.text("PRAGMA user_version"), "2");
+  auto e = event(kT0 + 1, "new", "c");
+  e.message_id = "m-1";
+  ASSERT_TRUE(store.append(std::vector<StoredEvent>{e, e}));
+  EXPECT_EQ(store.count_events().value(), 2) << "the old row and one copy of the new one";
+}
+
 }  // namespace
 }  // namespace daemoneye::storage
