@@ -32,7 +32,7 @@ std::vector<AccessRule> default_rules() {
     r.publish = {std::string("events.") + domain + ".#", "control.health.heartbeat.${name}",
                  "control.collector.registration", "control.health.status"};
     r.subscribe = {std::string("control.collector.task.") + domain, "control.collector.lifecycle",
-                   "control.collector.config.#"};
+                   "control.collector.config.#", "control.collector.durable.${name}"};
     rules.push_back(std::move(r));
   }
   return rules;

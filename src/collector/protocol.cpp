@@ -101,7 +101,16 @@ std::string encode(const Heartbeat& h) {
               {"current_task", h.current_task},
               {"busy_since_ns", h.busy_since_ns},
               {"rss_bytes", h.rss_bytes},
-              {"uptime_ms", h.uptime_ms}}
+              {"uptime_ms", h.uptime_ms},
+              {"unconfirmed", h.unconfirmed},
+              {"unconfirmed_bytes", h.unconfirmed_bytes},
+              {"confirmed", h.confirmed},
+              {"resent", h.resent},
+              {"replayed", h.replayed},
+              {"spool_errors", h.spool_errors},
+              {"backpressure_waits", h.backpressure_waits},
+              {"backpressure_ms", h.backpressure_ms},
+              {"source", h.source}}
       .dump();
 }
 
@@ -122,6 +131,19 @@ std::optional<Heartbeat> decode_heartbeat(std::string_view text) {
     h.busy_since_ns = j.value<std::int64_t>("busy_since_ns", 0);
     h.rss_bytes = j.value<std::uint64_t>("rss_bytes", 0);
     h.uptime_ms = j.value<std::int64_t>("uptime_ms", 0);
+    h.unconfirmed = j.value<std::uint64_t>("unconfirmed", 0);
+    h.unconfirmed_bytes = j.value<std::uint64_t>("unconfirmed_bytes", 0);
+    h.confirmed = j.value<std::uint64_t>("confirmed", 0);
+    h.resent = j.value<std::uint64_t>("resent", 0);
+    h.replayed = j.value<std::uint64_t>("replayed", 0);
+    h.spool_errors = j.value<std::uint64_t>("spool_errors", 0);
+    h.backpressure_waits = j.value<std::uint64_t>("backpressure_waits", 0);
+    h.backpressure_ms = j.value<std::uint64_t>("backpressure_ms", 0);
+    if (const auto it = j.find("source"); it != j.end() && it->is_object()) {
+      for (const auto& [k, v] : it->items()) {
+        if (v.is_number_unsigned()) h.source[k] = v.get<std::uint64_t>();
+      }
+    }
   });
   if (parsed && parsed->collector_id.empty()) return std::nullopt;
   return parsed;

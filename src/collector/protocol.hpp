@@ -6,6 +6,7 @@
 // the agent so both sides read and write one schema (docs/collectors.md).
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +63,16 @@ struct Heartbeat {
   std::int64_t busy_since_ns = 0;     // when current_task started (0: idle)
   std::uint64_t rss_bytes = 0;
   std::int64_t uptime_ms = 0;
+  // Durable delivery (all 0 unless the agent started the collector with it).
+  std::uint64_t unconfirmed = 0;        // published, not yet confirmed committed by the agent
+  std::uint64_t unconfirmed_bytes = 0;
+  std::uint64_t confirmed = 0;
+  std::uint64_t resent = 0;             // sent again after a reconnect
+  std::uint64_t replayed = 0;           // sent again from the spool of an earlier instance
+  std::uint64_t spool_errors = 0;       // messages that could not be spooled (kept in memory only)
+  std::uint64_t backpressure_waits = 0; // times a source waited for the window
+  std::uint64_t backpressure_ms = 0;    // time sources spent waiting
+  std::map<std::string, std::uint64_t> source;  // the source's own counters (EventSource::counters)
 };
 
 // On control.collector.lifecycle (broadcast). `target` is empty or "*" for

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <stop_token>
@@ -28,6 +29,7 @@
 #include <daemoneye/eventbus/topics.hpp>
 
 #include "eventbus/asio_compat.hpp"
+#include "collector/journal.hpp"
 #include "collector/protocol.hpp"
 #include "platform/resources.hpp"
 
@@ -46,6 +48,11 @@ namespace {
 constexpr std::size_t kMaxOutboxBytes = 8u << 20;
 // Past this many bytes buffered inside the client the pump waits for a flush.
 constexpr std::size_t kMaxClientBuffered = 4u << 20;
+// At a graceful exit, how long to wait for the agent to confirm what is
+// still unconfirmed (what remains is in the spool for the next instance).
+constexpr auto kConfirmLinger = std::chrono::seconds(3);
+
+struct Unconfirmed;
 
 // One thing for the I/O thread to send, in order: results, a task's
 // completion and then its acknowledgement travel through the same FIFO, so
@@ -57,7 +64,37 @@ struct Outgoing {
   std::string payload;
   eb::PublishOptions options;
   eb::Message delivery;  // ack/nack
+  bool durable = false;  // a result or event: kept until the agent confirms it (durable mode)
+  Unconfirmed* ref = nullptr;  // in the outbox: publish this kept message instead
 };
+
+// A message published in durable mode and not yet confirmed. Lives in
+// Runtime::unconfirmed_ (a std::map: nodes stay put while others come and go).
+struct Unconfirmed {
+  Outgoing out;
+  std::int64_t segment = Journal::kNotSpooled;
+  std::size_t bytes = 0;
+  std::string epoch;
+  std::uint64_t seq = 0;
+  bool queued = false;     // in the outbox, not yet handed to the client (I/O thread)
+  bool confirmed = false;  // confirmed while queued: the pump drops it
+};
+
+// "<collector-id>/<epoch>/<seq>" -> epoch and seq; false if not of that form.
+bool split_message_id(std::string_view id, std::string_view collector, std::string& epoch, std::uint64_t& seq) {
+  if (id.size() <= collector.size() + 1 || !id.starts_with(collector) || id[collector.size()] != '/') return false;
+  const std::string_view rest = id.substr(collector.size() + 1);
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 == rest.size()) return false;
+  std::uint64_t v = 0;
+  for (const char ch : rest.substr(slash + 1)) {
+    if (ch < '0' || ch > '9') return false;
+    v = v * 10 + static_cast<std::uint64_t>(ch - '0');
+  }
+  epoch.assign(rest.substr(0, slash));
+  seq = v;
+  return true;
+}
 
 struct TaskJob {
   Task task;
@@ -90,10 +127,15 @@ std::optional<eb::Strategy> parse_strategy(const std::string& s) {
 class Runtime {
  public:
   Runtime(std::unique_ptr<EventSource> source, RuntimeOptions options)
-      : source_(std::move(source)), opt_(std::move(options)), domain_(source_->domain()), type_(source_->type()) {
+      : source_(std::move(source)),
+        opt_(std::move(options)),
+        domain_(source_->domain()),
+        type_(source_->type()),
+        journal_(opt_.durable ? opt_.state_dir : std::string()) {
     if (opt_.collector_id.empty()) opt_.collector_id = type_ + "-" + std::to_string(::getpid());
     started_ = std::chrono::steady_clock::now();
     started_ns_ = protocol::now_unix_ns();
+    epoch_ = std::to_string(started_ns_);
   }
 
   int run();
@@ -111,6 +153,11 @@ class Runtime {
   void on_task(const eb::Message& m);
   void on_lifecycle(const eb::Message& m);
   void on_config(const eb::Message& m);
+  void on_confirmed(const eb::Message& m);
+  // Queues every kept message that is not already queued (after a reconnect,
+  // and at start for what the spool held).
+  void resend_unconfirmed(const char* why);
+  void recover_spool();
   void register_self(const char* state);
   void begin_shutdown(const char* why);
   void pause(bool paused);
@@ -120,6 +167,8 @@ class Runtime {
   // `force` (acks and completions must never wait behind a full outbox).
   // A send waiting for room gives up (dropping `out`) once `stop` is requested.
   void send(Outgoing out, bool force = false, const std::stop_token* stop = nullptr);
+  // Forgets a confirmed message (out_mu_ held).
+  void drop_confirmed(Unconfirmed* u);
   void push_job(Job job);
 
   // --- task thread ---
@@ -153,6 +202,20 @@ class Runtime {
   std::size_t outbox_bytes_ = 0;
   bool outbox_closed_ = false;
 
+  // Durable mode, under out_mu_ (journal included).
+  Journal journal_;
+  std::string epoch_;
+  std::uint64_t message_seq_ = 0;
+  std::uint64_t keep_seq_ = 0;
+  std::map<std::uint64_t, Unconfirmed> unconfirmed_;  // in publish order
+  std::map<std::string, std::map<std::uint64_t, std::uint64_t>> by_epoch_;  // epoch -> seq -> key in unconfirmed_
+  std::size_t unconfirmed_bytes_ = 0;
+  std::uint64_t confirmed_ = 0;
+  std::uint64_t resent_ = 0;
+  std::uint64_t replayed_ = 0;
+  std::uint64_t backpressure_waits_ = 0;
+  std::uint64_t backpressure_ns_ = 0;
+
   std::mutex job_mu_;
   std::condition_variable job_cv_;
   std::deque<Job> jobs_;
@@ -182,6 +245,7 @@ class Runtime::RunEmitter final : public Emitter {
     out.topic = protocol::event_topic(rt_.domain_, kind);
     out.payload = std::move(json);
     out.options = options();
+    out.durable = true;
     ++records_;
     rt_.send(std::move(out));
   }
@@ -236,6 +300,7 @@ class Runtime::WatchEmitter final : public Emitter {
     c.workflow_stage = "detection";
     c.source_process = rt_.opt_.collector_id;
     out.options.headers.emplace(protocol::kHeaderCollector, rt_.opt_.collector_id);
+    out.durable = true;
     rt_.send(std::move(out), false, &stop_);
   }
 
@@ -308,12 +373,24 @@ asio::awaitable<void> Runtime::main_loop() {
     co_await client_->close(1s);
     co_return;
   }
+  if (opt_.durable) {
+    auto dr = co_await client_->subscribe(topics::child(topics::kCollectorDurable, opt_.collector_id), plain,
+                                          [this](const eb::Message& m) { on_confirmed(m); });
+    if (!dr) {
+      spdlog::error("cannot subscribe to confirmations: {}", dr.describe());
+      exit_code_ = 1;
+      co_await client_->close(1s);
+      co_return;
+    }
+  }
+  if (opt_.durable) recover_spool();
   push_job(ConfigJob{ConfigUpdate{0, opt_.initial_config}});
   register_self("registered");
   client_->on_session([this](bool up) {
     if (up) {
       spdlog::info("session re-established; registering again");
       register_self(stopping_ ? "deregistered" : "registered");
+      if (opt_.durable) resend_unconfirmed("after a reconnect");
     } else {
       spdlog::warn("lost the bus session; reconnecting");
     }
@@ -361,6 +438,29 @@ asio::awaitable<void> Runtime::main_loop() {
     poll.expires_after(5ms);
     co_await poll.async_wait(aio::use_tuple);
   }
+  if (opt_.durable) {
+    // Give the agent a moment to commit and confirm what is outstanding;
+    // what it does not confirm stays in the spool for the next instance.
+    (void)co_await client_->flush(2s);
+    const auto until = std::chrono::steady_clock::now() + kConfirmLinger;
+    std::size_t left = 0;
+    for (;;) {
+      {
+        std::lock_guard lock(out_mu_);
+        left = unconfirmed_.size();
+      }
+      if (left == 0 || std::chrono::steady_clock::now() >= until || !client_->connected()) break;
+      poll.expires_after(10ms);
+      co_await poll.async_wait(aio::use_tuple);
+    }
+    std::lock_guard lock(out_mu_);
+    journal_.close();
+    if (left > 0) {
+      spdlog::warn("{} messages not confirmed by the agent at exit; {}", left,
+                   journal_.dir().empty() ? "they are lost (no spool directory)"
+                                          : "they stay in the spool " + journal_.dir() + " for the next start");
+    }
+  }
   co_await client_->close(2s);
   spdlog::info("collector {} stopped", opt_.collector_id);
 }
@@ -380,10 +480,19 @@ asio::awaitable<void> Runtime::pump() {
       continue;
     }
     out_cv_.notify_all();
-    for (auto& out : batch) {
+    for (auto& item : batch) {
+      if (item.ref != nullptr && item.ref->confirmed) {
+        // Confirmed before it was sent (a resend the agent had already).
+        std::lock_guard lock(out_mu_);
+        drop_confirmed(item.ref);
+        continue;
+      }
+      if (item.ref != nullptr) item.ref->queued = false;
+      const Outgoing& out = item.ref != nullptr ? item.ref->out : item;
       switch (out.kind) {
         case Outgoing::Kind::publish:
           if (auto r = client_->publish(out.topic, out.payload, out.options); !r) {
+            // A kept message is sent again after the next reconnect.
             spdlog::warn("could not publish on {}: {}", out.topic, r.describe());
           } else {
             published_.fetch_add(1, std::memory_order_relaxed);
@@ -403,18 +512,164 @@ asio::awaitable<void> Runtime::pump() {
 
 void Runtime::send(Outgoing out, bool force, const std::stop_token* stop) {
   const std::size_t size = out.payload.size() + out.topic.size() + 64;
+  const bool keep = opt_.durable && out.durable && out.kind == Outgoing::Kind::publish;
+  std::int64_t waited_ns = 0;
   {
     std::unique_lock lock(out_mu_);
     if (!force) {
-      out_cv_.wait(lock, [&] {
-        return outbox_closed_ || outbox_bytes_ + size <= kMaxOutboxBytes || (stop && stop->stop_requested());
-      });
+      const auto room = [&] {
+        return outbox_closed_ || (stop && stop->stop_requested()) ||
+               (outbox_bytes_ + size <= kMaxOutboxBytes &&
+                (!keep || unconfirmed_.empty() ||
+                 (unconfirmed_.size() < opt_.max_unconfirmed_msgs &&
+                  unconfirmed_bytes_ + size <= opt_.max_unconfirmed_bytes)));
+      };
+      if (!room()) {
+        const auto t0 = std::chrono::steady_clock::now();
+        out_cv_.wait(lock, room);
+        waited_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+        ++backpressure_waits_;
+        backpressure_ns_ += static_cast<std::uint64_t>(waited_ns);
+      }
       if (stop && stop->stop_requested()) return;
     }
     outbox_bytes_ += size;
-    outbox_.push_back(std::move(out));
+    if (keep) {
+      const std::uint64_t seq = ++message_seq_;
+      out.options.message_id = opt_.collector_id + "/" + epoch_ + "/" + std::to_string(seq);
+      const std::int64_t segment = journal_.append(out.options.message_id, out.topic, out.payload,
+                                                   out.options.correlation, out.options.headers);
+      const std::uint64_t key = ++keep_seq_;
+      auto [it, inserted] = unconfirmed_.emplace(key, Unconfirmed{std::move(out), segment, size, epoch_, seq, true});
+      by_epoch_[epoch_].emplace(seq, key);
+      unconfirmed_bytes_ += size;
+      Outgoing ref;
+      ref.ref = &it->second;
+      outbox_.push_back(std::move(ref));
+    } else {
+      outbox_.push_back(std::move(out));
+    }
+  }
+  if (waited_ns > 0 && stop == nullptr) {
+    // A task waiting for the agent to take its results is not hung: its
+    // busy clock does not run while it waits.
+    std::lock_guard lock(current_mu_);
+    if (busy_since_ns_ != 0) busy_since_ns_ += waited_ns;
   }
   asio::post(io_, [this] { pump_wake_.cancel(); });
+}
+
+void Runtime::drop_confirmed(Unconfirmed* u) {
+  journal_.release(u->segment);
+  unconfirmed_bytes_ -= std::min(unconfirmed_bytes_, u->bytes);
+  if (auto e = by_epoch_.find(u->epoch); e != by_epoch_.end()) {
+    const auto k = e->second.find(u->seq);
+    if (k != e->second.end()) {
+      const std::uint64_t key = k->second;
+      e->second.erase(k);
+      if (e->second.empty()) by_epoch_.erase(e);
+      unconfirmed_.erase(key);
+    }
+  }
+  ++confirmed_;
+}
+
+void Runtime::on_confirmed(const eb::Message& m) {
+  // {"confirmed": {"<epoch>": [[first, last], ...], ...}}
+  const auto j = nlohmann::json::parse(m.payload, nullptr, false);
+  if (!j.is_object() || !j.contains("confirmed") || !j["confirmed"].is_object()) {
+    spdlog::warn("ignoring an unreadable confirmation");
+    return;
+  }
+  {
+    std::lock_guard lock(out_mu_);
+    for (const auto& [epoch, ranges] : j["confirmed"].items()) {
+      const auto e = by_epoch_.find(epoch);
+      if (e == by_epoch_.end() || !ranges.is_array()) continue;
+      for (const auto& range : ranges) {
+        if (!range.is_array() || range.size() != 2 || !range[0].is_number_unsigned() ||
+            !range[1].is_number_unsigned()) {
+          continue;
+        }
+        const auto first = range[0].get<std::uint64_t>();
+        const auto last = range[1].get<std::uint64_t>();
+        if (!by_epoch_.count(epoch)) break;
+        auto& seqs = by_epoch_[epoch];
+        std::vector<std::uint64_t> keys;
+        for (auto it = seqs.lower_bound(first); it != seqs.end() && it->first <= last; ++it) keys.push_back(it->second);
+        for (const auto key : keys) {
+          const auto u = unconfirmed_.find(key);
+          if (u == unconfirmed_.end()) continue;
+          if (u->second.queued) {
+            u->second.confirmed = true;  // the pump drops it instead of sending it
+          } else {
+            drop_confirmed(&u->second);
+          }
+        }
+      }
+    }
+  }
+  out_cv_.notify_all();
+}
+
+void Runtime::resend_unconfirmed(const char* why) {
+  std::size_t n = 0;
+  {
+    std::lock_guard lock(out_mu_);
+    for (auto& [key, u] : unconfirmed_) {
+      if (u.queued) continue;
+      u.queued = true;
+      Outgoing ref;
+      ref.ref = &u;
+      outbox_.push_back(std::move(ref));
+      ++n;
+    }
+    resent_ += n;
+  }
+  if (n > 0) {
+    spdlog::info("resending {} unconfirmed messages {}", n, why);
+    pump_wake_.cancel();
+  }
+}
+
+void Runtime::recover_spool() {
+  std::size_t n = 0, skipped = 0;
+  {
+    std::lock_guard lock(out_mu_);
+    for (auto& r : journal_.recover()) {
+      std::string epoch;
+      std::uint64_t seq = 0;
+      if (!split_message_id(r.entry.message_id, opt_.collector_id, epoch, seq) || epoch == epoch_ ||
+          (by_epoch_.count(epoch) && by_epoch_[epoch].count(seq))) {
+        journal_.release(r.segment);
+        ++skipped;
+        continue;
+      }
+      Outgoing out;
+      out.topic = std::move(r.entry.topic);
+      out.payload = std::move(r.entry.payload);
+      out.options.message_id = std::move(r.entry.message_id);
+      out.options.correlation = std::move(r.entry.correlation);
+      out.options.headers = std::move(r.entry.headers);
+      out.durable = true;
+      const std::size_t size = out.payload.size() + out.topic.size() + 64;
+      const std::uint64_t key = ++keep_seq_;
+      auto [it, inserted] = unconfirmed_.emplace(key, Unconfirmed{std::move(out), r.segment, size, epoch, seq, true});
+      by_epoch_[epoch].emplace(seq, key);
+      unconfirmed_bytes_ += size;
+      Outgoing ref;
+      ref.ref = &it->second;
+      outbox_.push_back(std::move(ref));
+      outbox_bytes_ += size;
+      ++n;
+    }
+    replayed_ += n;
+  }
+  if (n > 0 || skipped > 0) {
+    spdlog::info("replaying {} unconfirmed messages from the spool {} ({} unreadable skipped)", n, journal_.dir(),
+                 skipped);
+    pump_wake_.cancel();
+  }
 }
 
 void Runtime::push_job(Job job) {
@@ -440,6 +695,17 @@ asio::awaitable<void> Runtime::heartbeats() {
     hb.tasks_failed = failed_.load();
     hb.events_published = published_.load();
     hb.config_version = config_version_.load();
+    {
+      std::lock_guard lock(out_mu_);
+      hb.unconfirmed = unconfirmed_.size();
+      hb.unconfirmed_bytes = unconfirmed_bytes_;
+      hb.confirmed = confirmed_;
+      hb.resent = resent_;
+      hb.replayed = replayed_;
+      hb.spool_errors = journal_.errors();
+      hb.backpressure_waits = backpressure_waits_;
+      hb.backpressure_ms = backpressure_ns_ / 1'000'000;
+    }
     {
       std::lock_guard lock(current_mu_);
       hb.current_task = current_task_;
@@ -663,6 +929,7 @@ void Runtime::run_task(TaskJob& job) {
   completion.topic = protocol::event_topic(domain_, protocol::kTaskCompleteKind);
   completion.payload = protocol::encode(done);
   completion.options = out.options();
+  completion.durable = true;
   send(std::move(completion), true);
   send(Outgoing{Outgoing::Kind::ack, {}, {}, {}, job.delivery}, true);
   in_flight_.fetch_sub(1);
@@ -734,6 +1001,15 @@ int main(int argc, char** argv, std::unique_ptr<EventSource> source) {
       ->check(CLI::IsMember({"round-robin", "least-loaded", "random"}));
   app.add_option("--config", opt.initial_config, "Initial settings (JSON object)")->capture_default_str();
   app.add_option("--log-level", opt.log_level, "trace|debug|info|warn|error|off")->capture_default_str();
+  app.add_flag("--durable", opt.durable,
+               "Keep results until the agent confirms them stored; resend after a reconnect or a crash");
+  app.add_option("--state-dir", opt.state_dir, "Spool directory for unconfirmed results (with --durable)");
+  app.add_option("--max-unconfirmed-msgs", opt.max_unconfirmed_msgs, "Unconfirmed window: messages")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+  app.add_option("--max-unconfirmed-bytes", opt.max_unconfirmed_bytes, "Unconfirmed window: bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{4096}, std::size_t{1} << 40));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -14,9 +14,17 @@
 //     sequence numbers, the task's workflow stage, this collector's id),
 //   - sends heartbeats on control.health.heartbeat.<collector-id>,
 //   - obeys control.collector.lifecycle (pause, resume, shutdown) and applies
-//     control.collector.config.<type> between tasks.
+//     control.collector.config.<type> between tasks,
+//   - with `durable` (what the agent asks of the collectors it starts): gives
+//     every result and event the message id <collector-id>/<epoch>/<seq>,
+//     keeps it (in memory, and spooled under `state_dir`) until the agent
+//     confirms it committed on control.collector.durable.<collector-id>,
+//     resends what is unconfirmed after a reconnect and, from the spool, in
+//     the next instance after a crash; sources block in emit() while the
+//     unconfirmed window is full (backpressure, never loss).
 // The protocol is documented in docs/collectors.md.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,6 +42,12 @@ struct RuntimeOptions {
                                    // round-robin | least-loaded | random (empty: the group's)
   std::string initial_config = "{}";  // JSON object applied before the first task
   std::string log_level = "info";
+  // Durable delivery (see above). The window bounds what is unconfirmed:
+  // a source emitting past it waits for confirmations.
+  bool durable = false;
+  std::string state_dir;  // spool directory; empty: unconfirmed messages live in memory only
+  std::size_t max_unconfirmed_msgs = 65536;
+  std::size_t max_unconfirmed_bytes = 16u << 20;
 };
 
 // Runs `source` until SIGINT/SIGTERM or a lifecycle "shutdown", then leaves
@@ -42,7 +56,8 @@ struct RuntimeOptions {
 int run(std::unique_ptr<EventSource> source, const RuntimeOptions& options);
 
 // A collector's whole main: parses the standard command line (--id,
-// --socket, --heartbeat-ms, --prefetch, --strategy, --config, --log-level)
+// --socket, --heartbeat-ms, --prefetch, --strategy, --config, --log-level,
+// --durable, --state-dir, --max-unconfirmed-msgs, --max-unconfirmed-bytes)
 // and calls run(). Start-up errors are reported as one line on stderr.
 int main(int argc, char** argv, std::unique_ptr<EventSource> source);
 

@@ -27,6 +27,8 @@ inline constexpr std::string_view kCollectorRegistration = "control.collector.re
 inline constexpr std::string_view kCollectorLifecycle = "control.collector.lifecycle";
 inline constexpr std::string_view kCollectorConfig = "control.collector.config";  // .<collector-type>
 inline constexpr std::string_view kCollectorConfigAll = "control.collector.config.#";
+// Agent -> one collector: which of its messages are committed to the store.
+inline constexpr std::string_view kCollectorDurable = "control.collector.durable";  // .<collector-id>
 
 // Health: heartbeats come from each collector process itself.
 inline constexpr std::string_view kHealthHeartbeat = "control.health.heartbeat";  // .<collector-id>
