@@ -13,10 +13,12 @@ constexpr std::size_t kMaxRecordsPerRun = 1'000'000;
 ResultAggregator::ResultAggregator(const AggregationSettings& settings, Sink sink)
     : settings_(settings), sink_(std::move(sink)) {}
 
-void ResultAggregator::add_record(const std::string& run_id, const std::string& task_id, ResultRecord record) {
+bool ResultAggregator::add_record(const std::string& run_id, const std::string& task_id, ResultRecord record) {
   auto& run = runs_[run_id];
   run.task_id = task_id;
-  if (run.records.size() < kMaxRecordsPerRun) run.records.push_back(std::move(record));
+  if (run.records.size() >= kMaxRecordsPerRun) return false;
+  run.records.push_back(std::move(record));
+  return true;
 }
 
 std::vector<ResultRecord> ResultAggregator::take_run(const std::string& run_id) {
@@ -27,8 +29,16 @@ std::vector<ResultRecord> ResultAggregator::take_run(const std::string& run_id) 
   return records;
 }
 
-void ResultAggregator::discard_task(const std::string& task_id) {
-  std::erase_if(runs_, [&](const auto& p) { return p.second.task_id == task_id; });
+std::vector<std::string> ResultAggregator::discard_task(const std::string& task_id) {
+  std::vector<std::string> ids;
+  std::erase_if(runs_, [&](const auto& p) {
+    if (p.second.task_id != task_id) return false;
+    for (const auto& r : p.second.records) {
+      if (!r.message_id.empty()) ids.push_back(r.message_id);
+    }
+    return true;
+  });
+  return ids;
 }
 
 void ResultAggregator::open_workflow(const std::string& root_id, const std::string& name,

@@ -37,6 +37,7 @@ struct ResultRecord {
   std::string payload;  // JSON object
   eventbus::Correlation correlation;
   std::int64_t time_ns = 0;
+  std::string message_id;  // the collector's; confirmed once this record is stored or discarded
 };
 
 struct TaskResult {
@@ -51,6 +52,7 @@ struct TaskResult {
   std::int64_t completed_ns = 0;
   eventbus::Correlation correlation;  // the task's own
   std::vector<ResultRecord> records;
+  std::vector<std::string> confirm;  // message ids besides the records' (the completion's)
 };
 
 struct Aggregate {
@@ -70,12 +72,14 @@ class ResultAggregator {
 
   ResultAggregator(const AggregationSettings& settings, Sink sink);
 
-  // A result record of some run (message with a run-id header).
-  void add_record(const std::string& run_id, const std::string& task_id, ResultRecord record);
+  // A result record of some run (message with a run-id header). False when
+  // the run already holds its maximum and the record was not kept.
+  bool add_record(const std::string& run_id, const std::string& task_id, ResultRecord record);
   // Hands out (and forgets) the records of a run.
   std::vector<ResultRecord> take_run(const std::string& run_id);
-  // Drops every buffered run of a task (after it finished one way or another).
-  void discard_task(const std::string& task_id);
+  // Drops every buffered run of a task (after it finished one way or
+  // another); the value is the message ids of the records dropped.
+  std::vector<std::string> discard_task(const std::string& task_id);
 
   // Opens a workflow whose results are aggregated by correlation.
   void open_workflow(const std::string& root_id, const std::string& name,

@@ -81,13 +81,15 @@ TEST_F(AggregatorTest, CorrelationTimeoutNamesTheMissingParts) {
 }
 
 TEST_F(AggregatorTest, RunsAreHeldUntilTakenAndDiscardedWithTheirTask) {
-  agg_.add_record("run-1", "task", {"events.process.process", "process", "{}", {}, 1});
-  agg_.add_record("run-1", "task", {"events.process.process", "process", "{}", {}, 2});
-  agg_.add_record("run-2", "task", {"events.process.process", "process", "{}", {}, 3});
-  agg_.add_record("run-3", "other", {"events.process.process", "process", "{}", {}, 4});
+  EXPECT_TRUE(agg_.add_record("run-1", "task", {"events.process.process", "process", "{}", {}, 1, "p/1/1"}));
+  agg_.add_record("run-1", "task", {"events.process.process", "process", "{}", {}, 2, "p/1/2"});
+  agg_.add_record("run-2", "task", {"events.process.process", "process", "{}", {}, 3, "p/1/3"});
+  agg_.add_record("run-3", "other", {"events.process.process", "process", "{}", {}, 4, "p/1/4"});
   EXPECT_EQ(agg_.take_run("run-1").size(), 2u);
   EXPECT_TRUE(agg_.take_run("run-1").empty());
-  agg_.discard_task("task");  // drops run-2, the duplicate run
+  // Drops run-2, the duplicate run, and names what it dropped (the agent
+  // confirms those to their collector: deliberately not kept).
+  EXPECT_EQ(agg_.discard_task("task"), std::vector<std::string>{"p/1/3"});
   EXPECT_EQ(agg_.buffered_runs(), 1u);
   EXPECT_EQ(agg_.take_run("run-3").size(), 1u);
 }

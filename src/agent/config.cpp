@@ -257,6 +257,20 @@ void load_settings(const std::string& path, Settings& s) {
     ms(path, *a, "agent", "task_deadline_ms", s.task_deadline);
     s.max_pending_tasks = static_cast<std::uint32_t>(
         integer(path, *a, "agent", "max_pending_tasks", s.max_pending_tasks, 1, 10'000'000));
+    s.state_dir = text(path, *a, "agent", "state_dir", s.state_dir);
+  }
+  if (const toml::table* st = root["storage"].as_table()) {
+    auto& o = s.storage;
+    o.max_queued_events = static_cast<std::size_t>(
+        integer(path, *st, "storage", "max_queued_events", static_cast<std::int64_t>(o.max_queued_events), 100,
+                100'000'000));
+    o.max_queued_bytes = static_cast<std::size_t>(integer(path, *st, "storage", "max_queued_bytes",
+                                                          static_cast<std::int64_t>(o.max_queued_bytes), 1 << 20,
+                                                          std::int64_t{1} << 40));
+    ms(path, *st, "storage", "retry_initial_ms", o.retry_initial);
+    ms(path, *st, "storage", "retry_max_ms", o.retry_max);
+    ms(path, *st, "storage", "write_delay_ms", o.write_delay, 0);
+    if (o.retry_max < o.retry_initial) bad(path, "storage.retry_max_ms must be >= retry_initial_ms");
   }
   if (const toml::table* h = root["health"].as_table()) {
     ms(path, *h, "health", "heartbeat_interval_ms", s.health.heartbeat_interval, 50);
@@ -299,6 +313,11 @@ void load_settings(const std::string& path, Settings& s) {
         bad(path, "collectors.strategy must be round-robin, least-loaded or random");
       }
       c.prefetch = static_cast<std::uint32_t>(integer(path, t, "collectors", "prefetch", c.prefetch, 1, 1024));
+      c.max_unconfirmed_msgs = static_cast<std::uint32_t>(
+          integer(path, t, "collectors", "max_unconfirmed_msgs", c.max_unconfirmed_msgs, 1, 1 << 30));
+      c.max_unconfirmed_bytes = static_cast<std::uint64_t>(integer(
+          path, t, "collectors", "max_unconfirmed_bytes", static_cast<std::int64_t>(c.max_unconfirmed_bytes), 4096,
+          std::int64_t{1} << 40));
       if (const toml::node* n = t.get("settings")) {
         const toml::table* st = n->as_table();
         if (st == nullptr) bad(path, "collectors.settings must be a table");

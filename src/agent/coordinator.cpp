@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -17,6 +18,7 @@
 #include <daemoneye/eventbus/topics.hpp>
 
 #include "agent/aggregator.hpp"
+#include "agent/confirmations.hpp"
 #include "agent/distributor.hpp"
 #include "agent/registry.hpp"
 #include "agent/storage_writer.hpp"
@@ -60,8 +62,16 @@ storage::StoredEvent stored_event(const ResultRecord& rec, std::string collector
   ev.task_id = std::move(task_id);
   ev.correlation = rec.correlation;
   ev.payload = rec.payload;
+  ev.message_id = rec.message_id;
   return ev;
 }
+
+// Results intake is paused at most this often in the log.
+constexpr auto kPauseLogInterval = std::chrono::seconds(30);
+// The results subscription's queue at the broker (block policy): part of
+// the agent's fixed memory under a flood, on top of the store's queue.
+constexpr std::uint32_t kResultsPendingMsgs = 16384;
+constexpr std::uint64_t kResultsPendingBytes = 16u << 20;
 
 json correlation_json(const eb::Correlation& c) {
   json j{{"correlation_id", c.correlation_id},
@@ -143,6 +153,16 @@ class Coordinator::Impl {
   void finish_task(TaskEntry entry, TaskResult result);
   void on_aggregate(Aggregate&& a);
   Aggregation strategy_for(Origin o) const;
+
+  // Durability: rows to the store, confirmations back to the collectors.
+  void store_event(storage::StoredEvent ev);
+  void flush_stream();
+  void confirm(const std::string& message_id);
+  void confirm(const std::vector<std::string>& message_ids);
+  void send_confirmations();
+  void check_intake();
+  void resume_intake();
+  std::string spool_dir() const;
   // Submits a task type or a workflow; the value is the id to wait for
   // (task id or workflow root) or an error.
   std::variant<std::string, std::string> submit(const std::string& type, std::map<std::string, std::string> args,
@@ -172,6 +192,22 @@ class Coordinator::Impl {
   ResultAggregator aggregator_;
   std::unique_ptr<StorageWriter> storage_;
   std::shared_ptr<eb::Client> client_;
+  // Results (events.#) arrive on a client of their own so that pausing
+  // their intake when the store falls behind never holds up heartbeats,
+  // registrations or operator requests.
+  std::shared_ptr<eb::Client> results_client_;
+  Confirmations confirmations_;
+  bool confirm_posted_ = false;
+  std::vector<storage::StoredEvent> stream_;  // stream events gathered for one submission
+  bool intake_paused_ = false;
+  Clock::time_point intake_resumed_{};
+  Clock::time_point pause_logged_{};
+  std::uint64_t intake_pauses_ = 0;
+  std::uint64_t orphan_records_ = 0;
+  std::uint64_t confirmations_sent_ = 0;
+  std::uint64_t records_over_cap_ = 0;
+  // Callbacks posted from the storage thread check this before touching *this.
+  std::shared_ptr<int> life_ = std::make_shared<int>(0);
   asio::steady_timer tick_;
   std::vector<std::unique_ptr<asio::steady_timer>> schedule_timers_;
   Clock::time_point started_{};
@@ -191,7 +227,20 @@ class Coordinator::Impl {
 asio::awaitable<void> Coordinator::Impl::start() {
   started_ = Clock::now();
   if (settings_.database != "none") {
-    storage_ = std::make_unique<StorageWriter>(settings_.database, settings_.retention);
+    const std::weak_ptr<int> life = life_;
+    storage_ = std::make_unique<StorageWriter>(
+        settings_.database, settings_.retention, settings_.storage,
+        [this, life](std::vector<std::string> ids) {
+          asio::post(io_, [this, life, ids = std::move(ids)] {
+            if (life.expired()) return;
+            confirm(ids);
+          });
+        },
+        [this, life] {
+          asio::post(io_, [this, life] {
+            if (!life.expired()) resume_intake();
+          });
+        });
     spdlog::info("storing results in {}", storage_->path());
   }
   for (const auto& c : settings_.collectors) {
@@ -210,13 +259,28 @@ asio::awaitable<void> Coordinator::Impl::start() {
     spdlog::warn("bus error: {} {}", ec.message(), detail);
   });
 
+  co.name = "daemoneye-agent.results";
+  auto results_client = co_await eb::Client::connect(io_.get_executor(), co);
+  if (!results_client) {
+    throw std::runtime_error("the agent cannot connect to its own broker: " + results_client.describe());
+  }
+  results_client_ = *results_client;
+  results_client_->on_error([](std::error_code ec, const std::string& detail) {
+    spdlog::warn("bus error (results): {} {}", ec.message(), detail);
+  });
+
   // Results must never be dropped on their way to the aggregator: when the
-  // agent falls behind, the broker stops reading the collectors instead.
+  // agent falls behind (or pauses the intake for the store), the broker
+  // stops reading the collectors instead.
   eb::SubscribeOptions results;
   results.overflow = eb::Overflow::block;
-  results.max_pending_msgs = 65536;
-  results.max_pending_bytes = 64u << 20;
-  co_await subscribe(std::string(topics::kEventsAll), results, [this](const eb::Message& m) { on_event(m); });
+  results.max_pending_msgs = kResultsPendingMsgs;
+  results.max_pending_bytes = kResultsPendingBytes;
+  {
+    auto r = co_await results_client_->subscribe(std::string(topics::kEventsAll), results,
+                                          [this](const eb::Message& m) { on_event(m); });
+    if (!r) throw std::runtime_error("the agent cannot subscribe to results: " + r.describe());
+  }
   co_await subscribe(std::string(topics::kCollectorRegistration), results,
                      [this](const eb::Message& m) { on_registration(m); });
   // (Options are passed as named objects: g++ 12 destroys a braced
@@ -260,6 +324,14 @@ asio::awaitable<void> Coordinator::Impl::start() {
                                     spec.strategy,
                                     "--log-level",
                                     log_level_};
+      if (storage_) {
+        // Results count as delivered only once committed: see confirm().
+        argv.insert(argv.end(), {"--durable", "--max-unconfirmed-msgs", std::to_string(spec.max_unconfirmed_msgs),
+                                 "--max-unconfirmed-bytes", std::to_string(spec.max_unconfirmed_bytes)});
+        if (const std::string spool = spool_dir(); !spool.empty()) {
+          argv.insert(argv.end(), {"--state-dir", spool + "/" + id});
+        }
+      }
       argv.insert(argv.end(), spec.args.begin(), spec.args.end());
       return argv;
     });
@@ -288,6 +360,8 @@ asio::awaitable<void> Coordinator::Impl::stop() {
     (void)client_->reply(request, json{{"error", "the agent is shutting down"}}.dump());
   }
   waiters_.clear();
+  flush_stream();
+  if (results_client_) co_await results_client_->close(1s);
   if (client_) co_await client_->close(1s);
   if (storage_) storage_->stop();
 }
@@ -392,7 +466,11 @@ void Coordinator::Impl::check_health(Clock::time_point now) {
     const auto interval = info->has_heartbeat && info->heartbeat.interval_ms > 0
                               ? std::chrono::milliseconds(info->heartbeat.interval_ms)
                               : h.heartbeat_interval;
-    if (now - info->last_heartbeat > interval * h.heartbeat_misses) {
+    // While the results intake is paused for the store (and shortly after),
+    // the broker may hold a collector's heartbeats behind its results:
+    // silence then is backpressure, not a hang.
+    const bool held_back = intake_paused_ || now - intake_resumed_ < interval * h.heartbeat_misses;
+    if (!held_back && now - info->last_heartbeat > interval * h.heartbeat_misses) {
       supervisor_.kill(inst.id, "missed " + std::to_string(h.heartbeat_misses) + " heartbeats");
       continue;
     }
@@ -420,7 +498,7 @@ void Coordinator::Impl::arm_tick() {
     for (auto& entry : distributor_.expire(now)) {
       spdlog::warn("task {} {} expired: no collector completed it before its deadline", entry.task.type,
                    entry.task.id);
-      aggregator_.discard_task(entry.task.id);
+      confirm(aggregator_.discard_task(entry.task.id));
       TaskResult r;
       r.status = "expired";
       r.detail = "the deadline passed before any collector completed it";
@@ -429,6 +507,7 @@ void Coordinator::Impl::arm_tick() {
     }
     aggregator_.tick(now);
     distributor_.dispatch();
+    check_intake();
     arm_tick();
   });
 }
@@ -465,38 +544,153 @@ void Coordinator::Impl::on_event(const eb::Message& m) {
     on_completion(m);
     return;
   }
-  ResultRecord rec{m.topic, kind, m.payload, m.correlation, m.timestamp_unix_ns};
-  if (task_id.empty()) {
+  ResultRecord rec{m.topic, kind, m.payload, m.correlation, m.timestamp_unix_ns, m.message_id};
+  if (task_id.empty() || !distributor_.known(task_id)) {
     // Events a collector publishes on its own (e.g. filesystem changes):
-    // stream aggregation, straight to the store.
-    ++stream_events_;
-    if (storage_) {
-      std::vector<storage::StoredEvent> one;
-      one.push_back(stored_event(rec, header(m, protocol::kHeaderCollector), {}));
-      storage_->submit(std::move(one), {});
+    // stream aggregation, straight to the store. So are results of a task
+    // this agent never gave out: a collector resending, from its spool,
+    // what it collected for an agent that died before storing it.
+    if (task_id.empty()) {
+      ++stream_events_;
+    } else {
+      ++orphan_records_;
     }
+    store_event(stored_event(rec, header(m, protocol::kHeaderCollector), task_id));
     return;
   }
-  if (distributor_.finished(task_id)) return;  // a late duplicate run
-  aggregator_.add_record(header(m, protocol::kHeaderRunId), task_id, std::move(rec));
+  if (distributor_.finished(task_id)) {
+    confirm(m.message_id);  // a late duplicate run: deliberately not kept
+    return;
+  }
+  if (!aggregator_.add_record(header(m, protocol::kHeaderRunId), task_id, std::move(rec))) {
+    ++records_over_cap_;
+    confirm(m.message_id);
+  }
+}
+
+void Coordinator::Impl::store_event(storage::StoredEvent ev) {
+  if (!storage_) {
+    confirm(ev.message_id);
+    return;
+  }
+  // Gathered and submitted once the client has dispatched what it read, so
+  // that a burst becomes one submission rather than one per event.
+  if (stream_.empty()) asio::post(io_, [this, life = std::weak_ptr<int>(life_)] {
+      if (!life.expired()) flush_stream();
+    });
+  stream_.push_back(std::move(ev));
+}
+
+void Coordinator::Impl::flush_stream() {
+  if (stream_.empty() || !storage_) return;
+  std::vector<std::string> ids;
+  ids.reserve(stream_.size());
+  for (const auto& e : stream_) {
+    if (!e.message_id.empty()) ids.push_back(e.message_id);
+  }
+  storage_->submit(std::move(stream_), {}, std::move(ids));
+  stream_.clear();
+  check_intake();
+}
+
+void Coordinator::Impl::confirm(const std::string& message_id) {
+  if (message_id.empty() || !confirmations_.add(message_id)) return;
+  if (!confirm_posted_) {
+    confirm_posted_ = true;
+    asio::post(io_, [this, life = std::weak_ptr<int>(life_)] {
+      if (!life.expired()) send_confirmations();
+    });
+  }
+}
+
+void Coordinator::Impl::confirm(const std::vector<std::string>& message_ids) {
+  for (const auto& id : message_ids) confirm(id);
+}
+
+void Coordinator::Impl::send_confirmations() {
+  confirm_posted_ = false;
+  if (!client_) return;
+  for (auto& [topic, payload] : confirmations_.take()) {
+    (void)client_->publish(topic, payload);
+    ++confirmations_sent_;
+  }
+}
+
+void Coordinator::Impl::check_intake() {
+  if (!storage_ || !results_client_ || intake_paused_ || !storage_->full()) return;
+  intake_paused_ = true;
+  ++intake_pauses_;
+  results_client_->pause_reading(true);
+  const auto now = Clock::now();
+  if (now - pause_logged_ >= kPauseLogInterval) {
+    pause_logged_ = now;
+    const auto st = storage_->status();
+    spdlog::warn("the event store is behind ({} results, {} MiB queued): results intake paused until it catches up "
+                 "(collectors hold and resend; paused {} times so far)",
+                 st.queued_events, st.queued_bytes >> 20, intake_pauses_);
+  }
+}
+
+void Coordinator::Impl::resume_intake() {
+  if (!intake_paused_ || !results_client_) return;
+  intake_paused_ = false;
+  intake_resumed_ = Clock::now();
+  results_client_->pause_reading(false);
+  spdlog::debug("results intake resumed");
+}
+
+std::string Coordinator::Impl::spool_dir() const {
+  if (settings_.state_dir == "none") return {};
+  if (!settings_.state_dir.empty()) return settings_.state_dir;
+  if (!storage_) return {};
+  return (std::filesystem::path(storage_->path()).parent_path() / "spool").string();
 }
 
 void Coordinator::Impl::on_completion(const eb::Message& m) {
   const auto c = protocol::decode_completion(m.payload);
   if (!c) {
     spdlog::warn("ignoring an unreadable task completion");
+    confirm(m.message_id);
     return;
   }
+  const bool known = distributor_.known(c->task_id);
   auto records = aggregator_.take_run(c->run_id);
   auto entry = distributor_.complete(c->task_id);
   if (!entry) {
-    // A duplicate (the task was redelivered and another run completed
-    // first) or a task the agent did not submit: nothing to aggregate.
-    spdlog::debug("ignoring completion of task {} by {} (already finished or unknown)", c->task_id,
-                  c->collector_id);
+    for (const auto& r : records) confirm(r.message_id);
+    if (known) {
+      // A duplicate (the task was redelivered and another run completed
+      // first, or it already expired): nothing to aggregate.
+      spdlog::debug("ignoring completion of task {} by {} (already finished)", c->task_id, c->collector_id);
+      confirm(m.message_id);
+      return;
+    }
+    // The end of a run this agent never gave out (resent from a spool):
+    // its records went to the store as they came; record the task too.
+    storage::TaskRecord t;
+    t.task_id = c->task_id;
+    t.type = c->task_type;
+    t.domain = "recovered";
+    t.status = c->status;
+    t.collector = c->collector_id;
+    t.error = c->detail;
+    t.attempts = c->delivery_count;
+    t.submitted_ns = c->started_ns;
+    t.completed_ns = c->finished_ns;
+    t.records = c->records;
+    t.correlation_id = m.correlation.parent_correlation_id;
+    t.root_correlation_id = m.correlation.root_correlation_id;
+    if (storage_) {
+      flush_stream();  // its records first
+      std::vector<storage::TaskRecord> tasks{std::move(t)};
+      storage_->submit({}, std::move(tasks), {m.message_id});
+      check_intake();
+    } else {
+      confirm(m.message_id);
+    }
     return;
   }
-  aggregator_.discard_task(c->task_id);
+  confirm(aggregator_.discard_task(c->task_id));
   TaskResult r;
   r.collector = c->collector_id;
   r.status = c->status;
@@ -504,6 +698,7 @@ void Coordinator::Impl::on_completion(const eb::Message& m) {
   r.attempts = c->delivery_count;
   r.completed_ns = c->finished_ns;
   r.records = std::move(records);
+  r.confirm.push_back(m.message_id);
   finish_task(std::move(*entry), std::move(r));
 }
 
@@ -515,7 +710,7 @@ void Coordinator::Impl::on_dead_letter(const eb::Message& m) {
   const std::string deliveries = header(m, "deadletter.deliveries");
   spdlog::error("task {} {} failed: dead-lettered after {} deliveries ({})", task->type, task->id, deliveries,
                 header(m, "deadletter.reason"));
-  aggregator_.discard_task(task->id);
+  confirm(aggregator_.discard_task(task->id));
   TaskResult r;
   r.status = "failed";
   r.detail = "dead-lettered by the broker after " + deliveries + " deliveries (" +
@@ -553,6 +748,13 @@ void Coordinator::Impl::on_aggregate(Aggregate&& a) {
 
   std::vector<storage::StoredEvent> events;
   std::vector<storage::TaskRecord> tasks;
+  std::vector<std::string> confirm_ids;
+  for (const auto& r : a.results) {
+    for (const auto& rec : r.records) {
+      if (!rec.message_id.empty()) confirm_ids.push_back(rec.message_id);
+    }
+    confirm_ids.insert(confirm_ids.end(), r.confirm.begin(), r.confirm.end());
+  }
   if (storage_) {
     events.reserve(records);
     for (const auto& r : a.results) {
@@ -593,21 +795,29 @@ void Coordinator::Impl::on_aggregate(Aggregate&& a) {
   }
 
   // Whoever asked for it is answered once the result is stored, so that
-  // `daemoneye-cli events --correlation` right after a reply finds it.
-  std::function<void()> answer;
+  // `daemoneye-cli events --correlation` right after a reply finds it; or,
+  // when the store fails, at once with the error ("stored": false) while
+  // the rows wait for the store to recover.
+  StorageWriter::Written answer;
   const std::string key = a.strategy == Aggregation::correlation ? a.root_id
                           : a.results.size() == 1               ? a.results.front().task_id
                                                                 : std::string();
   if (const auto it = waiters_.find(key); !key.empty() && it != waiters_.end()) {
-    answer = [&io = io_, client = client_, request = std::move(it->second), reply = aggregate_json(a).dump()] {
-      asio::post(io, [client, request, reply] { (void)client->reply(request, reply); });
+    answer = [&io = io_, client = client_, request = std::move(it->second),
+              reply = aggregate_json(a)](const StorageWriter::Outcome& o) mutable {
+      reply["stored"] = o.stored;
+      if (!o.error.empty()) reply["storage_error"] = o.error;
+      asio::post(io, [client, request, text = reply.dump()] { (void)client->reply(request, text); });
     };
     waiters_.erase(it);
   }
   if (storage_) {
-    storage_->submit(std::move(events), std::move(tasks), std::move(answer));
-  } else if (answer) {
-    answer();
+    flush_stream();  // keeps the store's order: earlier stream events first
+    storage_->submit(std::move(events), std::move(tasks), std::move(confirm_ids), std::move(answer));
+    check_intake();
+  } else {
+    confirm(confirm_ids);
+    if (answer) answer(StorageWriter::Outcome{false, {}});
   }
 }
 
@@ -780,6 +990,15 @@ json Coordinator::Impl::collectors_json() const {
       c["paused"] = h.state == "paused";
       c["rss_bytes"] = h.rss_bytes;
       c["current_task"] = h.current_task;
+      c["delivery"] = {{"unconfirmed", h.unconfirmed},
+                       {"unconfirmed_bytes", h.unconfirmed_bytes},
+                       {"confirmed", h.confirmed},
+                       {"resent", h.resent},
+                       {"replayed", h.replayed},
+                       {"spool_errors", h.spool_errors},
+                       {"backpressure_waits", h.backpressure_waits},
+                       {"backpressure_ms", h.backpressure_ms}};
+      if (!h.source.empty()) c["source"] = h.source;
     }
   };
   for (const auto& inst : supervisor_.instances()) {
@@ -826,10 +1045,32 @@ void Coordinator::Impl::on_status_request(const eb::Message& m) {
          {"stream_events", stream_events_},
          {"buffered_runs", aggregator_.buffered_runs()},
          {"task_types", registry_.task_types()}};
+  j["delivery"] = {{"intake_paused", intake_paused_},
+                   {"intake_pauses", intake_pauses_},
+                   {"recovered_records", orphan_records_},
+                   {"records_over_run_cap", records_over_cap_},
+                   {"confirmations_sent", confirmations_sent_},
+                   {"confirmations_pending", confirmations_.pending()}};
   if (storage_) {
+    const auto st = storage_->status();
     j["database"] = storage_->path();
-    j["events_stored"] = storage_->events_written();
-    j["storage_errors"] = storage_->write_errors();
+    j["events_stored"] = st.events_written;
+    j["storage_errors"] = st.failed_attempts;
+    j["storage"] = {{"state", st.state},
+                    {"error", st.error},
+                    {"failing_since_ns", st.failing_since_ns},
+                    {"queued_events", st.queued_events},
+                    {"queued_bytes", st.queued_bytes},
+                    {"max_queued_events", settings_.storage.max_queued_events},
+                    {"max_queued_bytes", settings_.storage.max_queued_bytes},
+                    {"events_written", st.events_written},
+                    {"duplicates_skipped", st.duplicates_skipped},
+                    {"tasks_written", st.tasks_written},
+                    {"failed_attempts", st.failed_attempts},
+                    {"dropped_events", st.dropped_events},
+                    {"dropped_tasks", st.dropped_tasks},
+                    {"full_episodes", st.full_episodes}};
+    j["spool_dir"] = spool_dir();
   }
   (void)client_->reply(m, j.dump());
 }

@@ -78,6 +78,8 @@ class TaskDistributor {
   std::vector<TaskEntry> expire(Clock::time_point now);
 
   bool finished(const std::string& task_id) const { return finished_.count(task_id) != 0; }
+  // Pending, in flight or recently finished: a task this agent gave out.
+  bool known(const std::string& task_id) const { return tasks_.count(task_id) != 0 || finished(task_id); }
   std::size_t pending() const;
   std::size_t in_flight() const;
   std::uint64_t completed() const { return completed_; }

@@ -5,6 +5,7 @@
 // 2 x procmond and one each of netmond, fsmond and perfmond, with a
 // schedule of periodic collection (default_settings()).
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -22,6 +23,10 @@ struct CollectorSpec {
   std::string settings = "{}";    // JSON object sent to every instance as its configuration
   std::string strategy = "round-robin";  // of its queue group
   std::uint32_t prefetch = 4;     // tasks each instance holds at once
+  // Each instance's window of results published and not yet confirmed
+  // committed by the agent; a source emitting past it waits.
+  std::uint32_t max_unconfirmed_msgs = 65536;
+  std::uint64_t max_unconfirmed_bytes = 16u << 20;
 };
 
 struct SupervisorSettings {
@@ -59,6 +64,16 @@ struct AggregationSettings {
   milliseconds correlation_timeout{30000};     // a workflow's parts must arrive within this
 };
 
+// The queue into the event store ([storage]). At its bound the agent stops
+// taking results from the bus until the queue has drained to half.
+struct StorageSettings {
+  std::size_t max_queued_events = 200000;
+  std::size_t max_queued_bytes = 64u << 20;  // estimated memory of the queued rows
+  milliseconds retry_initial{250};           // a failed write is retried after this, doubling
+  milliseconds retry_max{5000};
+  milliseconds write_delay{0};               // testing aid: a slow disk (sleep before each transaction)
+};
+
 struct Settings {
   std::vector<CollectorSpec> collectors;
   SupervisorSettings supervisor;
@@ -66,6 +81,10 @@ struct Settings {
   AggregationSettings aggregation;
   std::vector<ScheduleEntry> schedule;
   std::string database;                   // empty: storage::default_database_path(); "none": no storage
+  // Collectors' spools (<state_dir>/<collector-id>). Empty: "spool" beside
+  // the database; "none": unconfirmed results are kept in memory only.
+  std::string state_dir;
+  StorageSettings storage;
   std::chrono::hours retention{24 * 7};   // stored results older than this are pruned
   milliseconds task_deadline{60000};      // default deadline of a task
   std::uint32_t max_pending_tasks = 10000;

@@ -134,9 +134,12 @@ int cmd_task(const Common& c, const TaskArgs& a) {
   json reply;
   int code = 0;
   if (!ask(c, kAgentTask, req.dump(), timeout, reply, code)) return code;
+  // Results the agent could not commit are held and retried by the agent;
+  // the answer says so, and so does the exit code.
+  const std::string storage_error = reply.value("storage_error", "");
   if (a.json) {
     std::printf("%s\n", reply.dump().c_str());
-    return 0;
+    return storage_error.empty() ? 0 : 1;
   }
   if (reply.value("accepted", false)) {
     std::printf("accepted; correlation %s\n", reply.value("correlation_id", "").c_str());
@@ -161,6 +164,11 @@ int cmd_task(const Common& c, const TaskArgs& a) {
   if (reply.value("truncated", false)) {
     std::printf("(output truncated; daemoneye-cli events --correlation %s has everything)\n",
                 reply.value("correlation_id", "").c_str());
+  }
+  if (!storage_error.empty()) {
+    std::fprintf(stderr, "daemoneye-cli: stored: no (%s); the agent holds the results and retries\n",
+                 storage_error.c_str());
+    return 1;
   }
   return all_ok && reply.value("complete", true) ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 #include "platform/resources.hpp"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +15,12 @@ std::uint64_t resident_set_bytes() noexcept {
   std::fclose(f);
   if (n != 2) return 0;
   return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+void release_free_memory() noexcept {
+#if defined(__GLIBC__)
+  ::malloc_trim(0);
+#endif
 }
 
 }  // namespace daemoneye::platform
