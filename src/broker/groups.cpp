@@ -204,7 +204,7 @@ void Broker::Impl::deliver_to_member(QueueGroup& g, Subscription& m, HeldMessage
   push_item(*m.conn, std::move(frame), &m);
   if (!m.conn->perms.is_unrestricted()) {  // a restricted member may answer requests it takes
     eb::detail::EnvelopeView env;
-    if (eb::detail::scan_envelope(std::string_view(*msg.core).substr(msg.env_offset, msg.env_size), env) &&
+    if (!eb::detail::scan_envelope(std::string_view(*msg.core).substr(msg.env_offset, msg.env_size), env) &&
         !env.reply_to.empty()) {
       grant_reply(*m.conn, env.reply_to);
     }

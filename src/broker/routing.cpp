@@ -48,6 +48,40 @@ bool valid_name(std::string_view name) {
   return true;
 }
 
+const char* kind_name(FrameKind kind) {
+  switch (kind) {
+    case FrameKind::hello: return "hello";
+    case FrameKind::welcome: return "welcome";
+    case FrameKind::publish: return "publish";
+    case FrameKind::deliver: return "deliver";
+    case FrameKind::subscribe: return "subscribe";
+    case FrameKind::ok: return "ok";
+    case FrameKind::unsubscribe: return "unsubscribe";
+    case FrameKind::ack: return "ack";
+    case FrameKind::nack: return "nack";
+    case FrameKind::error: return "error";
+    case FrameKind::ping: return "ping";
+    case FrameKind::pong: return "pong";
+    case FrameKind::notice: return "notice";
+    case FrameKind::goodbye: return "goodbye";
+    case FrameKind::none: break;
+  }
+  return "frame";
+}
+
+// The operation an error about a frame of this kind names.
+int op_of(FrameKind kind) {
+  switch (kind) {
+    case FrameKind::hello: return v1::OP_HELLO;
+    case FrameKind::publish: return v1::OP_PUBLISH;
+    case FrameKind::subscribe: return v1::OP_SUBSCRIBE;
+    case FrameKind::unsubscribe: return v1::OP_UNSUBSCRIBE;
+    case FrameKind::ack: return v1::OP_ACK;
+    case FrameKind::nack: return v1::OP_NACK;
+    default: return v1::OP_FRAME;
+  }
+}
+
 bool valid_group_name(std::string_view name) {
   if (name.empty() || name.size() > eb::kMaxLevelChars) return false;
   return !eb::validate_topic(name) && name.find('.') == std::string_view::npos;
@@ -123,10 +157,26 @@ void Broker::Impl::handle_frame(Connection& c, std::string_view frame) {
     fail(c, eb::errc::handshake_required, "the first frame must be a hello", v1::OP_HELLO);
     return;
   }
+  if (view.repeated) {
+    // Protobuf would merge the copies into one message; the bus refuses
+    // such a frame rather than act on a merge no client means to send.
+    ++counters_.malformed;
+    const std::string why = std::string(kind_name(view.kind)) + " given more than once in one frame";
+    if (!c.handshaken) {
+      fail(c, eb::errc::malformed_frame, why, v1::OP_HELLO);
+    } else {
+      const std::uint64_t ref = view.kind == FrameKind::publish ? eb::detail::merged_publish_ref(frame) : 0;
+      violation(c, eb::errc::malformed_frame, why, op_of(view.kind), ref);
+    }
+    return;
+  }
   switch (view.kind) {
     case FrameKind::hello:
       if (c.handshaken) {
-        violation(c, eb::errc::invalid_argument, "hello after the handshake", v1::OP_HELLO, 0);
+        violation(c, eb::errc::invalid_argument,
+                  "hello after the handshake: this connection is already client " + std::to_string(c.id) + " '" +
+                      c.name + "'; nothing was changed",
+                  v1::OP_HELLO, 0);
       } else {
         on_hello(c, view.body);
       }
@@ -147,7 +197,10 @@ void Broker::Impl::handle_frame(Connection& c, std::string_view frame) {
       return;
     case FrameKind::none:
       ++counters_.malformed;
-      violation(c, eb::errc::malformed_frame, "frame could not be decoded", v1::OP_FRAME, 0);
+      violation(c, eb::errc::malformed_frame,
+                view.error ? "frame could not be decoded: " + view.error.describe()
+                           : std::string("frame of no kind this broker knows (no body field 1-14)"),
+                v1::OP_FRAME, 0);
       return;
     case FrameKind::error: {
       v1::Error err;
@@ -158,7 +211,8 @@ void Broker::Impl::handle_frame(Connection& c, std::string_view frame) {
     }
     default:
       ++counters_.malformed;
-      violation(c, eb::errc::malformed_frame, "a client may not send this kind of frame", v1::OP_FRAME, 0);
+      violation(c, eb::errc::malformed_frame,
+                std::string("a client may not send a ") + kind_name(view.kind) + " frame", v1::OP_FRAME, 0);
       return;
   }
 }
@@ -230,11 +284,16 @@ void Broker::Impl::on_hello(Connection& c, std::string_view body) {
 }
 
 void Broker::Impl::on_publish(Connection& c, std::string_view body) {
+  // One pass over the publish and one over its envelope: what the broker
+  // forwards must decode for every subscriber, so an envelope protobuf would
+  // refuse is refused here, before anything is routed or acknowledged.
   eb::detail::PublishView pub;
   eb::detail::EnvelopeView env;
-  if (!eb::detail::scan_publish(body, pub) || !eb::detail::scan_envelope(pub.envelope, env)) {
+  auto err = eb::detail::scan_publish(body, pub);
+  if (!err) err = eb::detail::scan_envelope(pub.envelope, env);
+  if (err) {
     ++counters_.malformed;
-    violation(c, eb::errc::malformed_frame, "malformed publish", v1::OP_PUBLISH, pub.ref);
+    violation(c, eb::errc::malformed_frame, "malformed publish: " + err.describe(), v1::OP_PUBLISH, pub.ref);
     return;
   }
   ++c.msgs_in;
@@ -268,15 +327,17 @@ void Broker::Impl::on_publish(Connection& c, std::string_view body) {
 
   std::uint32_t recipients = 0;
   if (pub.has_target) {
+    // Client ids start at 1 (sender_id 0 is the broker itself), so
+    // to_client_id 0 names no client, as does an empty to_client_name.
     Connection* to = nullptr;
-    if (pub.to_client_id != 0) {
+    if (!pub.target_by_name) {
       to = find_client(pub.to_client_id);
     } else if (auto it = names_.find(pub.to_client_name); it != names_.end() && it->second->can_receive()) {
       to = it->second;
     }
     if (to == nullptr) {
-      const std::string who = pub.to_client_id ? "id " + std::to_string(pub.to_client_id)
-                                               : "name '" + printable(pub.to_client_name) + "'";
+      const std::string who = pub.target_by_name ? "name '" + printable(pub.to_client_name) + "'"
+                                                 : "id " + std::to_string(pub.to_client_id);
       send_error(c, eb::errc::no_such_client, "no client with " + who + " is connected", v1::OP_PUBLISH, pub.ref);
       return;
     }

@@ -426,7 +426,7 @@ Result<std::uint64_t> Client::Impl::queue_publish(std::string_view topic, std::s
 bool Client::Impl::read_deliver(std::string_view body, Message& m) {
   namespace f = envelope_field;
   detail::DeliverView d;
-  if (!detail::scan_deliver(body, d)) return false;
+  if (detail::scan_deliver(body, d)) return false;
   m.topic.clear();
   m.message_id.clear();
   m.reply_to.clear();

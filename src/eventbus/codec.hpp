@@ -68,37 +68,112 @@ class FrameReader {
 };
 
 // ---------------------------------------------------------------- wire level
+//
+// The scanners below accept what protobuf's parser (3.21, the C++ generated
+// classes, proto3) would decode for the message they read, and refuse the
+// rest, saying what and where (WireError). Protobuf's rules: tags (at most 5
+// bytes), varints (at most 10), lengths (at most 5 bytes, under 2 GiB) and
+// fixed fields lie within the bytes of their message; field number 0, an
+// end-group tag without its start and wire types 6 and 7 are errors; unknown
+// fields, groups included, are skipped when well-formed; messages and groups
+// nest at most kMaxNesting deep; every occurrence of a `string` field, map
+// keys and values included, is valid UTF-8 (no overlong forms, surrogates or
+// code points above U+10FFFF); `bytes` fields are not looked into.
+//
+// Deliberately stricter than protobuf's C++ parser, which decodes these:
+//   - a known field number with another wire type than its declared one
+//     (protobuf keeps it as an unknown field: for `topic` the broker would
+//     route on a value other than the one the publisher wrote);
+//   - a field the bus carries once, given twice where protobuf would merge
+//     the copies (the Frame's body, Publish.envelope, Deliver.envelope);
+//   - a tag over 32 bits or a varint over 64 bits (the C++ parser drops the
+//     extra bits; Go's refuses the message).
 
-enum class WireType : std::uint8_t { varint = 0, i64 = 1, len = 2, i32 = 5 };
+enum class WireType : std::uint8_t { varint = 0, i64 = 1, len = 2, group = 3, i32 = 5 };
+
+// protobuf's default recursion limit: embedded messages and groups may nest
+// this many levels below the message a parse starts from (the `Frame`).
+inline constexpr int kMaxNesting = 100;
+// Nesting left at an Envelope: it sits in Frame{publish|deliver{envelope}}.
+inline constexpr int kEnvelopeNesting = kMaxNesting - 2;
+
+// Why bytes would not decode, and where.
+struct WireError {
+  enum class Kind : std::uint8_t {
+    none,
+    truncated,         // a tag, varint, length or field runs past the end of its message, or a group never ends
+    bad_varint,        // a varint over 10 bytes, a tag or length over 5 bytes, a length over 2 GiB
+    oversized_varint,  // a tag over 32 bits or a value over 64 bits
+    bad_tag,           // field number 0, an end-group tag without its start, wire type 6 or 7
+    too_deep,          // messages and groups nested beyond kMaxNesting
+    wrong_wire_type,   // a known field encoded with another wire type than declared
+    invalid_utf8,      // a `string` field that is not valid UTF-8
+    repeated,          // a field the bus carries once, given again (protobuf would merge the copies)
+  };
+  Kind kind = Kind::none;
+  const char* field = "";  // what was being read: "envelope.headers", "publish.envelope", "frame"...
+
+  explicit operator bool() const noexcept { return kind != Kind::none; }
+  // One line for error messages, e.g. "invalid UTF-8 in envelope.message_id".
+  std::string describe() const;
+};
+
+// True if `s` is valid UTF-8 as protobuf requires of a proto3 `string`.
+bool valid_utf8(std::string_view s) noexcept;
 
 struct WireField {
   std::uint32_t number = 0;
   WireType type = WireType::varint;
-  std::uint64_t varint = 0;   // varint, i64 and i32 values
-  std::string_view bytes;     // len fields
+  std::uint64_t varint = 0;  // varint, i64 and i32 values
+  std::string_view bytes;    // len fields; a group's contents (between its start and end tags)
 };
 
-// Walks the fields of one encoded message. next() returns false at the end
-// or on malformed input; error() tells which.
+// Walks the fields of one encoded message, skipping over the contents of
+// groups (checked as protobuf would). next() returns false at the end or on
+// malformed input; error() tells which, and what.
 class WireScanner {
  public:
-  explicit WireScanner(std::string_view data) noexcept : p_(data.data()), end_(data.data() + data.size()) {}
+  // `nesting`: how many levels of messages and groups protobuf still allows
+  // below this message (kMaxNesting for a Frame).
+  explicit WireScanner(std::string_view data, int nesting = kMaxNesting) noexcept
+      : p_(data.data()), end_(data.data() + data.size()), nesting_(nesting) {}
   bool next(WireField& f) noexcept;
-  bool error() const noexcept { return error_; }
+  bool error() const noexcept { return error_ != WireError::Kind::none; }
+  WireError::Kind error_kind() const noexcept { return error_; }
+  int nesting() const noexcept { return nesting_; }
 
  private:
+  bool tag(std::uint32_t& t) noexcept;
   bool varint(std::uint64_t& v) noexcept;
+  bool length(std::size_t& n) noexcept;
+  bool skip_group(std::uint32_t number, int nesting, const char*& contents_end) noexcept;
+  bool fail(WireError::Kind k) noexcept {
+    error_ = k;
+    return false;
+  }
   const char* p_;
   const char* end_;
-  bool error_ = false;
+  int nesting_;
+  WireError::Kind error_ = WireError::Kind::none;
 };
 
-// The frame's oneof body: kind and encoded bytes. kind none if malformed or empty.
+// The frame's oneof body: kind and encoded bytes. kind none if malformed
+// (`error` says why) or if the frame holds no body field this code knows
+// (empty, or only unknown fields: `error` is none).
 struct FrameView {
   FrameKind kind = FrameKind::none;
-  std::string_view body;
+  std::string_view body;  // the last copy when `repeated`
+  // The body field given more than once in a row, which protobuf would merge
+  // into one message. Neither the broker nor the client merges: such a
+  // frame is refused.
+  bool repeated = false;
+  WireError error;
 };
 FrameView scan_frame(std::string_view frame) noexcept;
+
+// The `ref` protobuf would read from a frame whose publish field is repeated
+// (the copies merged: the last ref given wins).
+std::uint64_t merged_publish_ref(std::string_view frame) noexcept;
 
 struct PublishView {
   std::string_view envelope;   // encoded Envelope
@@ -107,16 +182,21 @@ struct PublishView {
   bool confirm = false;
   std::uint64_t to_client_id = 0;
   std::string_view to_client_name;
-  bool has_target = false;
+  bool has_target = false;      // to_client_id or to_client_name given (even as 0 or "")
+  bool target_by_name = false;  // ... and the last one given was to_client_name
 };
-// False if malformed (including a repeated envelope field).
-bool scan_publish(std::string_view body, PublishView& out) noexcept;
+// Reads and checks a Publish body (not its envelope: see scan_envelope).
+// On an error `out.ref` still holds the ref if it could be read (the scan
+// goes on past a field it refuses, as far as the encoding allows).
+WireError scan_publish(std::string_view body, PublishView& out) noexcept;
 
 struct EnvelopeView {
   std::string_view topic;
   std::string_view reply_to;
 };
-bool scan_envelope(std::string_view envelope, EnvelopeView& out) noexcept;
+// Reads topic and reply_to from an encoded Envelope and, in the same pass,
+// checks every field down to the correlation's tags (see above).
+WireError scan_envelope(std::string_view envelope, EnvelopeView& out, int nesting = kEnvelopeNesting) noexcept;
 
 struct DeliverView {
   std::string_view envelope;  // encoded Envelope (the publisher's, with the broker's suffix)
@@ -127,9 +207,9 @@ struct DeliverView {
   bool redelivered = false;
   bool direct = false;
 };
-// The client's side of the splice: false if malformed (including a
-// repeated envelope field, which the broker never sends).
-bool scan_deliver(std::string_view body, DeliverView& out) noexcept;
+// The client's side of the splice: reads and checks a Deliver body (not its
+// envelope: see scan_envelope).
+WireError scan_deliver(std::string_view body, DeliverView& out) noexcept;
 
 // ------------------------------------------------------------------ encoding
 

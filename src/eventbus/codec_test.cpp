@@ -99,7 +99,8 @@ TEST(WireScanner, RejectsTruncatedAndInvalidEncodings) {
   for (const std::string& bad : {std::string("\x0a", 1),          // len field without length
                                 std::string("\x0a\x05" "ab", 4),  // length beyond end
                                 std::string("\x08\xff", 2),       // unterminated varint
-                                std::string("\x0b", 1),           // group start (unsupported)
+                                std::string("\x0b", 1),           // group start without its end
+                                std::string("\x0c", 1),           // group end without its start
                                 std::string("\x00", 1),           // field number 0
                                 std::string("\x09\x01\x02", 3)}) { // truncated fixed64
     WireScanner s(bad);
@@ -115,25 +116,29 @@ TEST(ScanFrame, FindsTheBodyAndRejectsGarbage) {
   const auto view = scan_frame(std::string_view(bytes).substr(kLengthPrefixBytes));
   EXPECT_EQ(view.kind, FrameKind::publish);
   PublishView pub;
-  ASSERT_TRUE(scan_publish(view.body, pub));
+  ASSERT_FALSE(scan_publish(view.body, pub));
   EXPECT_EQ(pub.ref, 5u);
   EXPECT_TRUE(pub.confirm);
   EXPECT_EQ(pub.payload.size(), 16u);
   EnvelopeView env;
-  ASSERT_TRUE(scan_envelope(pub.envelope, env));
+  ASSERT_FALSE(scan_envelope(pub.envelope, env));
   EXPECT_EQ(env.topic, "events.process.spawned");
   EXPECT_EQ(scan_frame("\xff\xff\xff").kind, FrameKind::none);
   EXPECT_EQ(scan_frame("").kind, FrameKind::none);
 }
 
-TEST(ScanPublish, RefusesARepeatedEnvelope) {
+TEST(ScanPublish, RefusesARepeatedEnvelopeAndStillReadsTheRef) {
   v1::Envelope e;
   e.set_topic("a.b");
   std::string body;
   put_len_field(body, 1, e.SerializeAsString());
   put_len_field(body, 1, e.SerializeAsString());
+  put_varint_field(body, 3, 77);
   PublishView pub;
-  EXPECT_FALSE(scan_publish(body, pub));
+  const WireError err = scan_publish(body, pub);
+  EXPECT_EQ(err.kind, WireError::Kind::repeated);
+  EXPECT_STREQ(err.field, "publish.envelope");
+  EXPECT_EQ(pub.ref, 77u) << "the error can name the publish it refuses";
 }
 
 TEST(DeliverFrame, CarriesEnvelopeAndPayloadByteForByteWithTheBrokersSender) {
@@ -141,7 +146,7 @@ TEST(DeliverFrame, CarriesEnvelopeAndPayloadByteForByteWithTheBrokersSender) {
   const std::string bytes = frame_of(FrameKind::publish, p);
   const auto view = scan_frame(std::string_view(bytes).substr(kLengthPrefixBytes));
   PublishView pub;
-  ASSERT_TRUE(scan_publish(view.body, pub));
+  ASSERT_FALSE(scan_publish(view.body, pub));
   std::string suffix;
   put_varint_field(suffix, 3, 17);  // Envelope.sender_id
 
@@ -219,7 +224,7 @@ TEST(ScanDeliver, ReadsWhatProtobufEncodesAndRefusesMalformedBodies) {
   d.set_direct(true);
   const std::string body = d.SerializeAsString();
   DeliverView v;
-  ASSERT_TRUE(scan_deliver(body, v));
+  ASSERT_FALSE(scan_deliver(body, v));
   EXPECT_EQ(v.envelope, d.envelope().SerializeAsString());
   EXPECT_EQ(v.payload, "payload");
   EXPECT_EQ(v.subscription_id, 3u);
@@ -230,11 +235,11 @@ TEST(ScanDeliver, ReadsWhatProtobufEncodesAndRefusesMalformedBodies) {
 
   std::string repeated = body;
   put_len_field(repeated, 1, "");
-  EXPECT_FALSE(scan_deliver(repeated, v));
+  EXPECT_EQ(scan_deliver(repeated, v).kind, WireError::Kind::repeated);
   std::string wrong_type;
   put_len_field(wrong_type, 4, "not a varint");
-  EXPECT_FALSE(scan_deliver(wrong_type, v));
-  EXPECT_FALSE(scan_deliver(body.substr(0, body.size() - 1), v));
+  EXPECT_EQ(scan_deliver(wrong_type, v).kind, WireError::Kind::wrong_wire_type);
+  EXPECT_EQ(scan_deliver(body.substr(0, body.size() - 1), v).kind, WireError::Kind::truncated);
 }
 
 TEST(AppendFrame, RoundTripsControlMessages) {
