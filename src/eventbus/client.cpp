@@ -423,10 +423,15 @@ Result<std::uint64_t> Client::Impl::queue_publish(std::string_view topic, std::s
   return errc::not_connected;
 }
 
-bool Client::Impl::read_deliver(std::string_view body, Message& m) {
+detail::WireError Client::Impl::read_deliver(std::string_view body, Message& m) {
   namespace f = envelope_field;
+  using K = detail::WireError::Kind;
   detail::DeliverView d;
-  if (detail::scan_deliver(body, d)) return false;
+  if (auto err = detail::scan_deliver(body, d)) return err;
+  // The broker refuses envelopes protobuf would not decode, so this check
+  // only fails against a broker that does not: the delivery is then skipped
+  // whole, never handed on with some fields missing or mangled.
+  if (detail::EnvelopeView env; auto err = detail::scan_envelope(d.envelope, env)) return err;
   m.topic.clear();
   m.message_id.clear();
   m.reply_to.clear();
@@ -438,62 +443,38 @@ bool Client::Impl::read_deliver(std::string_view body, Message& m) {
   m.payload.assign(d.payload);
   // Later occurrences of a field win, and sub-messages merge, as in protobuf:
   // the broker appends its fields (sender id, dead-letter topic) at the end.
+  // Wire types were checked above.
   std::string correlation;
   detail::WireScanner s(d.envelope);
   detail::WireField w;
   while (s.next(w)) {
-    const bool is_len = w.type == detail::WireType::len;
     switch (w.number) {
-      case f::kTopic:
-        if (!is_len) return false;
-        m.topic.assign(w.bytes);
-        break;
-      case f::kMessageId:
-        if (!is_len) return false;
-        m.message_id.assign(w.bytes);
-        break;
-      case f::kSenderId:
-        if (is_len) return false;
-        m.sender_id = w.varint;
-        break;
-      case f::kTimestamp:
-        if (is_len) return false;
-        m.timestamp_unix_ns = static_cast<std::int64_t>(w.varint);
-        break;
-      case f::kSequence:
-        if (is_len) return false;
-        m.sequence = w.varint;
-        break;
+      case f::kTopic: m.topic.assign(w.bytes); break;
+      case f::kMessageId: m.message_id.assign(w.bytes); break;
+      case f::kSenderId: m.sender_id = w.varint; break;
+      case f::kTimestamp: m.timestamp_unix_ns = static_cast<std::int64_t>(w.varint); break;
+      case f::kSequence: m.sequence = w.varint; break;
       case f::kHeaders: {
-        if (!is_len) return false;
         std::string_view key, value;
         detail::WireScanner e(w.bytes);
         detail::WireField kv;
         while (e.next(kv)) {
-          if (kv.type != detail::WireType::len) return false;
           if (kv.number == 1) key = kv.bytes;
           if (kv.number == 2) value = kv.bytes;
         }
-        if (e.error()) return false;
         m.headers.insert_or_assign(std::string(key), std::string(value));
         break;
       }
       case f::kCorrelation:
-        if (!is_len) return false;
         correlation.append(w.bytes);  // concatenated encodings parse as their merge
         break;
-      case f::kReplyTo:
-        if (!is_len) return false;
-        m.reply_to.assign(w.bytes);
-        break;
-      default:
-        break;
+      case f::kReplyTo: m.reply_to.assign(w.bytes); break;
+      default: break;
     }
   }
-  if (s.error()) return false;
   if (!correlation.empty()) {
     v1::Correlation c;
-    if (!c.ParseFromString(correlation)) return false;
+    if (!c.ParseFromString(correlation)) return {K::truncated, "envelope.correlation"};
     from_proto(c, m.correlation);
   }
   m.subscription_id = d.subscription_id;
@@ -501,7 +482,12 @@ bool Client::Impl::read_deliver(std::string_view body, Message& m) {
   m.delivery_count = d.delivery_count ? d.delivery_count : 1;
   m.redelivered = d.redelivered;
   m.direct = d.direct;
-  return true;
+  return {};
+}
+
+void Client::Impl::skip_undecodable(std::string what) {
+  ++undecodable_;
+  if (error_handler_) error_handler_(make_error_code(errc::protocol_error), what);
 }
 
 asio::awaitable<Result<std::uint32_t>> Client::Impl::await_pending(std::uint64_t ref, std::shared_ptr<Pending> p) {
@@ -513,17 +499,26 @@ asio::awaitable<Result<std::uint32_t>> Client::Impl::await_pending(std::uint64_t
 }
 
 void Client::Impl::handle_frame(std::string_view frame) {
-  if (const detail::FrameView view = detail::scan_frame(frame); view.kind == detail::FrameKind::deliver) {
-    if (read_deliver(view.body, in_message_)) {
+  const detail::FrameView view = detail::scan_frame(frame);
+  if (view.kind == detail::FrameKind::deliver) {
+    const detail::WireError err = view.repeated ? detail::WireError{detail::WireError::Kind::repeated, "frame.deliver"}
+                                                : read_deliver(view.body, in_message_);
+    if (err) {
+      skip_undecodable("undecodable delivery from the broker skipped: " + err.describe());
+    } else {
       dispatch(in_message_);
-    } else if (error_handler_) {
-      error_handler_(make_error_code(errc::protocol_error), "undecodable delivery from the broker");
     }
     return;
   }
+  if (view.error) {
+    skip_undecodable("undecodable frame from the broker skipped: " + view.error.describe());
+    return;
+  }
+  // Frames of a kind this client does not know (a later protocol revision)
+  // decode with no body and are ignored below.
   v1::Frame& f = in_frame_;
   if (!f.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
-    if (error_handler_) error_handler_(make_error_code(errc::protocol_error), "undecodable frame from the broker");
+    skip_undecodable("undecodable frame from the broker skipped");
     return;
   }
   switch (f.body_case()) {
@@ -816,6 +811,7 @@ std::uint64_t Client::dropped(std::uint64_t subscription_id) const {
   return it == impl_->subs_.end() ? 0 : it->second.dropped;
 }
 std::uint64_t Client::dropped_total() const { return impl_->dropped_total_; }
+std::uint64_t Client::undecodable() const { return impl_->undecodable_; }
 bool Client::connected() const noexcept { return impl_->up_; }
 SessionInfo Client::session() const { return impl_->session_; }
 

@@ -64,8 +64,11 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   asio::awaitable<void> keepalive(std::shared_ptr<transport::Stream> stream, std::uint64_t generation);
   void session_down(std::error_code why);
   void handle_frame(std::string_view frame);
-  // Fills `m` from a Deliver frame's body; false if malformed.
-  bool read_deliver(std::string_view body, Message& m);
+  // Fills `m` from a Deliver frame's body, checking it as protobuf would
+  // decode it; on an error `m` is not to be used.
+  detail::WireError read_deliver(std::string_view body, Message& m);
+  // Counts a frame from the broker that cannot be read and tells the error handler.
+  void skip_undecodable(std::string what);
   void dispatch(Message& m);
   void resubscribe();
   void shutdown_now();
@@ -117,6 +120,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   std::unordered_map<std::uint64_t, std::shared_ptr<Pending>> pending_sub_;
   std::unordered_set<std::uint64_t> live_tags_;
   std::uint64_t dropped_total_ = 0;
+  std::uint64_t undecodable_ = 0;  // frames from the broker skipped because they could not be decoded
 
   MessageHandler direct_handler_;
   std::function<void(std::error_code, const std::string&)> error_handler_;

@@ -320,6 +320,11 @@ std::uint64_t SyncClient::dropped_total() const {
   return d->call([d]() -> asio::awaitable<std::uint64_t> { co_return d->client_->dropped_total(); });
 }
 
+std::uint64_t SyncClient::undecodable() const {
+  Impl* d = impl_.get();
+  return d->call([d]() -> asio::awaitable<std::uint64_t> { co_return d->client_->undecodable(); });
+}
+
 bool SyncClient::connected() const {
   Impl* d = impl_.get();
   return d->call([d]() -> asio::awaitable<bool> { co_return d->client_->connected(); });

@@ -99,7 +99,9 @@ class Client : public std::enable_shared_from_this<Client> {
 
   // Direct messages that match no local subscription go here.
   void on_direct(MessageHandler handler);
-  // Errors the broker reports for fire-and-forget operations.
+  // Errors the broker reports for fire-and-forget operations, and frames
+  // from the broker this client could not decode (errc::protocol_error; each
+  // is skipped and counted in undecodable()).
   void on_error(std::function<void(std::error_code, const std::string&)> handler);
   // Overflow drops the broker reported for a subscription (cumulative count in dropped()).
   void on_dropped(std::function<void(std::uint64_t subscription_id, std::uint64_t count)> handler);
@@ -118,6 +120,10 @@ class Client : public std::enable_shared_from_this<Client> {
 
   std::uint64_t dropped(std::uint64_t subscription_id) const;
   std::uint64_t dropped_total() const;
+  // Frames from the broker skipped because they could not be decoded
+  // (deliveries included), over the client's lifetime. A broker of this
+  // version never sends one.
+  std::uint64_t undecodable() const;
   bool connected() const noexcept;
   SessionInfo session() const;
 

@@ -59,9 +59,13 @@ class SyncClient {
   // Waits until everything published so far has been handed to the transport.
   Result<void> flush(std::chrono::milliseconds timeout);
 
-  // The first asynchronous error the broker reported since the last call (or none).
+  // The first asynchronous error the broker reported since the last call (or
+  // none); frames from the broker that could not be decoded are reported here
+  // too, as errc::protocol_error.
   std::error_code take_async_error(std::string* message = nullptr);
   std::uint64_t dropped_total() const;
+  // Frames from the broker skipped because they could not be decoded (see Client::undecodable).
+  std::uint64_t undecodable() const;
   bool connected() const;
   SessionInfo session() const;
   // Flushes and closes; further calls fail with errc::closed.
