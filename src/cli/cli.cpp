@@ -68,7 +68,8 @@ int run(int argc, char** argv) {
       "--ack-wait-ms", [&](std::int64_t v) { sub.options.ack_wait = std::chrono::milliseconds(v); },
       "Manual ack: redeliver when not acked within this (ms)");
   s->add_flag("-v,--verbose", sub.verbose, "Print TOPIC PAYLOAD");
-  s->add_flag("--json", sub.json, "Print one JSON object per message");
+  s->add_flag("--json", sub.json,
+              "Print one JSON object per message (a payload that is not UTF-8 as \"payload_base64\")");
   s->add_option("--delay-ms", sub.delay_ms, "Wait this long after each message (a deliberately slow consumer)");
 
   RequestArgs req;

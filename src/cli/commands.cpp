@@ -56,6 +56,74 @@ void report_drops(eb::SyncClient& client, std::uint64_t& seen) {
   }
 }
 
+// Reports what the client library met on its own since the last call: an
+// error the broker sent unprompted (e.g. a subscription revoked by a policy
+// reload) and deliveries it could not decode, which it skips.
+void report_async(eb::SyncClient& client, std::uint64_t& undecodable_seen) {
+  std::string detail;
+  if (const std::error_code ec = client.take_async_error(&detail)) {
+    std::fprintf(stderr, "daemoneye-cli: warning: %s%s%s\n", ec.message().c_str(), detail.empty() ? "" : ": ",
+                 detail.c_str());
+  }
+  const std::uint64_t now = client.undecodable();
+  if (now > undecodable_seen) {
+    std::fprintf(stderr,
+                 "daemoneye-cli: warning: %llu frame(s) from the broker could not be decoded and were skipped\n",
+                 static_cast<unsigned long long>(now - undecodable_seen));
+    undecodable_seen = now;
+  }
+}
+
+std::string base64(std::string_view bytes) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, bytes.size() - i);
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 3; ++k) {
+      v = (v << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    }
+    for (std::size_t k = 0; k < 4; ++k) {
+      out += k <= n ? kAlphabet[(v >> (18 - 6 * k)) & 0x3f] : '=';
+    }
+  }
+  return out;
+}
+
+// Well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
+bool is_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t more = 0;
+    unsigned lo = 0x80, hi = 0xbf;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      more = 1;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      more = 2;
+      lo = c == 0xe0 ? 0xa0 : 0x80;
+      hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      more = 3;
+      lo = c == 0xf0 ? 0x90 : 0x80;
+      hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= more) return false;
+    for (std::size_t k = 1; k <= more; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (b < (k == 1 ? lo : 0x80u) || b > (k == 1 ? hi : 0xbfu)) return false;
+    }
+    i += more + 1;
+  }
+  return true;
+}
+
 }  // namespace
 
 int fail(const std::string& what) {
@@ -79,7 +147,6 @@ std::unique_ptr<eb::SyncClient> connect(const Common& c, int& exit_code) {
 
 std::string message_json(const eb::Message& m) {
   nlohmann::json j{{"topic", m.topic},
-                   {"payload", m.payload},
                    {"message_id", m.message_id},
                    {"sender_id", m.sender_id},
                    {"sequence", m.sequence},
@@ -98,6 +165,14 @@ std::string message_json(const eb::Message& m) {
                    {"redelivered", m.redelivered},
                    {"direct", m.direct}};
   if (!m.reply_to.empty()) j["reply_to"] = m.reply_to;
+  // The payload is bytes: text when it is UTF-8, else base64 (never mangled).
+  if (is_utf8(m.payload)) {
+    j["payload"] = m.payload;
+  } else {
+    j["payload_base64"] = base64(m.payload);
+  }
+  // Every other string was checked to be UTF-8 by the client library, which
+  // skips (and reports) a delivery where one is not: nothing is replaced here.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -172,6 +247,8 @@ int cmd_sub(const Common& c, const SubArgs& a) {
                                         : Clock::time_point::max();
   std::uint64_t received = 0;
   std::uint64_t drops_seen = 0;
+  std::uint64_t undecodable_seen = 0;
+  bool binary_noted = false;
   while (!g_stop) {
     const auto now = Clock::now();
     if (now >= deadline) break;
@@ -180,7 +257,15 @@ int cmd_sub(const Common& c, const SubArgs& a) {
     if (!m) {
       if (m.error() != eb::errc::timeout) return fail("receive failed: " + m.error().message());
       report_drops(*client, drops_seen);
+      report_async(*client, undecodable_seen);
       continue;
+    }
+    if (a.json && !binary_noted && !is_utf8(m->payload)) {
+      binary_noted = true;
+      std::fprintf(stderr,
+                   "daemoneye-cli: note: payloads that are not UTF-8 are printed as \"payload_base64\" "
+                   "(first: a message on '%s')\n",
+                   m->topic.c_str());
     }
     if (a.json) {
       std::string line = message_json(*m);
@@ -197,11 +282,15 @@ int cmd_sub(const Common& c, const SubArgs& a) {
       if (auto r = client->ack(*m); !r) return fail("ack failed: " + r.error().message());
     }
     ++received;
-    if (received % 256 == 0) report_drops(*client, drops_seen);
+    if (received % 256 == 0) {
+      report_drops(*client, drops_seen);
+      report_async(*client, undecodable_seen);
+    }
     if (a.count != 0 && received >= a.count) break;
     if (a.delay_ms != 0) std::this_thread::sleep_for(std::chrono::milliseconds(a.delay_ms));
   }
   report_drops(*client, drops_seen);
+  report_async(*client, undecodable_seen);
   client->close();
   return 0;
 }
