@@ -140,7 +140,7 @@ bool RawClient::fill(std::chrono::milliseconds timeout) {
   }
 }
 
-std::optional<v1::Frame> RawClient::read_frame(std::chrono::milliseconds timeout) {
+std::optional<std::string> RawClient::read_raw_frame(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   while (true) {
     if (buf_.size() >= 4) {
@@ -148,15 +148,24 @@ std::optional<v1::Frame> RawClient::read_frame(std::chrono::milliseconds timeout
       const std::uint32_t len = static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
                                 (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
       if (buf_.size() >= 4 + static_cast<std::size_t>(len)) {
-        v1::Frame f;
-        const bool ok = f.ParseFromArray(buf_.data() + 4, static_cast<int>(len));
+        std::string frame = buf_.substr(4, len);
         buf_.erase(0, 4 + static_cast<std::size_t>(len));
-        if (!ok) return std::nullopt;
-        return f;
+        return frame;
       }
     }
     if (!fill(std::chrono::milliseconds(remaining_ms(deadline)))) return std::nullopt;
   }
+}
+
+std::optional<v1::Frame> RawClient::read_frame(std::chrono::milliseconds timeout) {
+  auto bytes = read_raw_frame(timeout);
+  if (!bytes) return std::nullopt;
+  v1::Frame f;
+  if (!f.ParseFromString(*bytes)) {
+    ++undecodable_;
+    return std::nullopt;
+  }
+  return f;
 }
 
 std::optional<v1::Frame> RawClient::read_until(const std::function<bool(const v1::Frame&)>& pred,

@@ -45,8 +45,14 @@ class RawClient {
   bool send(const v1::Frame& frame) { return send_bytes(encode_frame(frame)); }
 
   // The next whole frame from the broker; nullopt on timeout, on EOF (closed()
-  // is then true) or when the broker sent bytes that are not a frame.
+  // is then true) or when the broker sent bytes that are not a frame
+  // (undecodable() then counts it).
   std::optional<v1::Frame> read_frame(std::chrono::milliseconds timeout);
+  // The next whole frame's bytes (without the length prefix), undecoded;
+  // nullopt on timeout or EOF.
+  std::optional<std::string> read_raw_frame(std::chrono::milliseconds timeout);
+  // Frames read_frame() could not decode with protobuf's generated classes.
+  std::size_t undecodable() const noexcept { return undecodable_; }
   // Reads frames until one satisfies `pred`; the others are discarded.
   std::optional<v1::Frame> read_until(const std::function<bool(const v1::Frame&)>& pred,
                                       std::chrono::milliseconds timeout);
@@ -75,6 +81,7 @@ class RawClient {
   int fd_ = -1;
   std::string buf_;
   bool eof_ = false;
+  std::size_t undecodable_ = 0;
 };
 
 }  // namespace daemoneye::testing
