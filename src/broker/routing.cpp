@@ -274,6 +274,7 @@ void Broker::Impl::on_hello(Connection& c, std::string_view body) {
   lim->set_default_max_pending_bytes(opt_.default_max_pending_bytes);
   w.set_heartbeat_interval_ms(static_cast<std::uint32_t>(opt_.heartbeat_interval.count()));
   w.set_heartbeat_timeout_ms(static_cast<std::uint32_t>(opt_.heartbeat_timeout.count()));
+  w.set_handshake_timeout_ms(static_cast<std::uint32_t>(opt_.handshake_timeout.count()));
   send_control(c, FrameKind::welcome, w);
 
   spdlog::info("client {} '{}' connected ({})", c.id, c.name, c.stream->describe());

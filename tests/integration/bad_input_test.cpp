@@ -101,6 +101,50 @@ TEST_F(BadInput, UndecodablePublishIsMalformedAndTheConnectionIsKept) {
   expect_kept(*c, expect_error(*c, v1::ERROR_CODE_MALFORMED_FRAME));
 }
 
+TEST_F(BadInput, FrameOfNoKnownKindIsMalformedAndTheConnectionIsKept) {
+  auto c = handshaken("from-the-future");
+  // Frame{15: "..."}: a later protocol revision's frame kind; valid protobuf, no body this broker knows.
+  ASSERT_TRUE(c->send_bytes(raw_frame(std::string("\x7a\x03" "abc", 5))));
+  const v1::Error e = expect_error(*c, v1::ERROR_CODE_MALFORMED_FRAME);
+  EXPECT_EQ(e.op(), v1::OP_FRAME);
+  EXPECT_NE(e.message().find("no kind"), std::string::npos) << e.message();
+  expect_kept(*c, e);
+}
+
+TEST_F(BadInput, HelloAfterTheHandshakeIsRefusedAndTheSessionKeepsItsNameAndId) {
+  RawClient c(socket());
+  const v1::Welcome w = c.handshake("first-name");
+  ASSERT_TRUE(c.send(hello_frame("second-name")));
+  const v1::Error e = expect_error(c, v1::ERROR_CODE_INVALID_ARGUMENT);
+  EXPECT_EQ(e.op(), v1::OP_HELLO);
+  EXPECT_EQ(e.ref(), 0u);
+  expect_kept(c, e);
+  const json s = stats();
+  const json* me = find_client(s, "first-name");
+  ASSERT_NE(me, nullptr) << "the session keeps its name";
+  EXPECT_EQ((*me)["id"].get<std::uint64_t>(), w.client_id());
+  EXPECT_EQ(find_client(s, "second-name"), nullptr);
+}
+
+TEST_F(BadInput, WelcomeAnnouncesTheHandshakeTimeout) {
+  RawClient c(socket());
+  const v1::Welcome w = c.handshake("curious");
+  EXPECT_EQ(w.handshake_timeout_ms(), 5000u) << "the broker's default";
+  EXPECT_GT(w.heartbeat_timeout_ms(), w.heartbeat_interval_ms());
+}
+
+TEST_F(BadInput, DirectPublishToClientIdZeroIsNoSuchClient) {
+  auto c = handshaken("zero-target");
+  v1::Frame f = publish_frame("direct.zero", "x", 31, true);
+  f.mutable_publish()->set_to_client_id(0);  // set explicitly: the oneof case is to_client_id
+  ASSERT_TRUE(f.publish().has_to_client_id());
+  ASSERT_TRUE(c->send(f));
+  const v1::Error e = expect_error(*c, v1::ERROR_CODE_NO_SUCH_CLIENT);
+  EXPECT_EQ(e.ref(), 31u);
+  EXPECT_NE(e.message().find("id 0"), std::string::npos) << e.message();
+  expect_kept(*c, e);
+}
+
 TEST_F(BadInput, UnframedGarbageReadsAsAnOversizedLengthAndIsRefusedWithFrameTooLarge) {
   auto c = handshaken("http-client");
   ASSERT_TRUE(c->send_bytes("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"));
