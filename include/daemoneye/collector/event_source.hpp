@@ -15,6 +15,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <daemoneye/eventbus/message.hpp>
@@ -95,7 +96,8 @@ std::string_view to_string(TaskStatus::Code code);
 // A source of one domain. The runtime calls run() on its task thread, one
 // task at a time, and watch() (when continuous()) on a thread of its own;
 // configure() is called on the task thread between tasks. A source
-// therefore needs no locking unless watch() and run() share state.
+// therefore needs no locking unless watch() and run() share state;
+// counters() is the exception, called from any thread.
 class EventSource {
  public:
   virtual ~EventSource() = default;
@@ -121,6 +123,20 @@ class EventSource {
     (void)out;
     (void)stop;
   }
+
+  // The source's own counters, for operators: (name, value) pairs, e.g.
+  // {"records_emitted", 1200}. Names are lower_snake_case, unique within the
+  // source, in the same order on every call, and as stable as record fields;
+  // the source's section of docs/collectors.md lists them. A value is a
+  // total since the source was made (it never decreases, also across
+  // reconfigurations and restarts of watch()) unless that documentation
+  // calls it a level (a current amount, such as directories watched now).
+  //
+  // Thread-safe: callable from any thread at any time, also while run(),
+  // watch() or configure() run, and it neither blocks on them nor waits
+  // for I/O (sources keep their counters in atomics). Values are read one
+  // by one, so two counters may be a few events apart. The default: none.
+  virtual std::vector<std::pair<std::string, std::uint64_t>> counters() const { return {}; }
 };
 
 }  // namespace daemoneye::collector
