@@ -66,6 +66,10 @@ class ChangeSink {
   virtual ~ChangeSink() = default;
   virtual void on_change(const Change& change) = 0;
   virtual void on_error(const WatchError& error) = 0;
+  // `count` events were read from the OS facility, before they are turned
+  // into changes: every one read, also those that give no change (the OS's
+  // own notices, overflow included, and events of excluded paths).
+  virtual void on_events_read(std::size_t count) { (void)count; }
 };
 
 // Thread safety: a watcher is used by one thread at a time (fsmond's watch

@@ -9,12 +9,15 @@
 #include <unordered_map>
 #include <utility>
 
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
 #include "collector/protocol.hpp"
 #include "collectors/common/files.hpp"
+#include "collectors/common/rate_limiter.hpp"
 #include "collectors/filesystem/change_watcher.hpp"
 #include "collectors/filesystem/file_info.hpp"
+#include "collectors/filesystem/queue_limit.hpp"
 
 namespace daemoneye::collectors {
 
@@ -39,6 +42,12 @@ constexpr auto kPollInterval = 100ms;
 // Window in which repeated `modified` records of one path are dropped; see Coalescer.
 constexpr auto kModifyWindow = 100ms;
 
+// The first overflow is logged at once, further ones in one summary per interval.
+constexpr auto kOverflowLogInterval = 10s;
+
+// The largest inotify_max_queued_events the kernel takes (it is an int).
+constexpr std::uint64_t kMaxQueuedEventsCeiling = 2147483647;
+
 // File names are bytes; invalid UTF-8 is replaced (U+FFFD) rather than
 // failing the record.
 std::string to_text(const Json& j) {
@@ -59,6 +68,7 @@ struct Settings {
   bool recursive = true;
   std::size_t max_watches = 8192;
   std::vector<std::string> exclude;
+  std::uint64_t inotify_max_queued_events = 0;  // raise the OS's queue limit to this; 0: leave it alone
 };
 
 // Parses a JSON array of absolute paths into normalised, distinct paths;
@@ -91,22 +101,54 @@ std::string parse_settings(std::string_view text, Settings& s) {
         return "max_watches must be a positive integer";
       }
       s.max_watches = value.get<std::size_t>();
+    } else if (key == "inotify_max_queued_events") {
+      if (!value.is_number_unsigned() || value.get<std::uint64_t>() > kMaxQueuedEventsCeiling) {
+        return "inotify_max_queued_events must be an integer from 0 (leave the system's limit alone) to " +
+               std::to_string(kMaxQueuedEventsCeiling);
+      }
+      s.inotify_max_queued_events = value.get<std::uint64_t>();
     } else {
-      return "unknown setting '" + key + "' (fsmond has paths, recursive, max_watches, exclude)";
+      return "unknown setting '" + key +
+             "' (fsmond has paths, recursive, max_watches, exclude, inotify_max_queued_events)";
     }
   }
   return {};
 }
 
-// Counters of the watch, read by watch-status on the task thread while
-// watch() updates them on its own.
+// Counters of the watch, updated by watch() on its own thread and read by
+// watch-status (task thread) and counters() (any thread). Totals since the
+// source was made, except the levels active, watches and max_queued_events.
 struct WatchStats {
   std::atomic<bool> active{false};
   std::atomic<std::uint64_t> watches{0};
-  std::atomic<std::uint64_t> events_seen{0};
-  std::atomic<std::uint64_t> overflows{0};
-  std::atomic<std::uint64_t> coalesced{0};
+  std::atomic<std::uint64_t> max_queued_events{0};  // the OS's queue limit of the running watch; 0: unknown
+  std::atomic<std::uint64_t> events_read{0};        // raw events read from the OS facility
+  std::atomic<std::uint64_t> events_seen{0};        // changes the watcher reported, before coalescing
+  std::atomic<std::uint64_t> kernel_overflows{0};   // times the OS dropped changes
+  std::atomic<std::uint64_t> coalesced{0};          // `modified` changes dropped by the Coalescer
+  std::atomic<std::uint64_t> records_emitted{0};    // change and watch-error records published
 };
+
+// Logs a due report of kernel overflows: the first one with what it means,
+// later ones as a summary of those since the previous line.
+void log_overflows(const RateLimiter::Report& r, std::uint64_t total, std::optional<std::uint64_t> limit) {
+  const std::string limit_text =
+      std::string(filesystem::queue_limit_name()) + " = " + (limit ? std::to_string(*limit) : "unknown");
+  constexpr std::string_view kRemedy =
+      "raise the limit (setting inotify_max_queued_events), or watch fewer or quieter paths (paths, exclude)";
+  if (r.first) {
+    spdlog::warn(
+        "the kernel's event queue overflowed: it dropped changes under the watched paths, how many is unknown "
+        "({}); an `overflow` change was published, rescan with scan-path to catch up; {}; further overflows are "
+        "logged at most every {} s",
+        limit_text, kRemedy, std::chrono::seconds(kOverflowLogInterval).count());
+    return;
+  }
+  spdlog::warn(
+      "the kernel's event queue overflowed {} time(s) in the last {:.1f} s ({} in all): it dropped changes, how many "
+      "is unknown ({}); each overflow published an `overflow` change; {}",
+      r.count, std::chrono::duration<double>(r.since).count(), total, limit_text, kRemedy);
+}
 
 // Coalescing: a program writing a file in many small write() calls causes
 // one `modified` per call (the OS may merge identical changes still unread,
@@ -143,14 +185,21 @@ class Coalescer {
   std::size_t prune_at_ = 1024;
 };
 
-// Turns the watcher's observations into records; used on the watch thread only.
+// Turns the watcher's observations into records, counts them and logs
+// overflows through `overflow_log`; used on the watch thread only.
 class RecordSink final : public filesystem::ChangeSink {
  public:
-  RecordSink(Emitter& out, WatchStats& stats) : out_(out), stats_(stats) {}
+  RecordSink(Emitter& out, WatchStats& stats, RateLimiter& overflow_log, std::optional<std::uint64_t> queue_limit)
+      : out_(out), stats_(stats), overflow_log_(overflow_log), queue_limit_(queue_limit) {}
+
+  void on_events_read(std::size_t count) override { stats_.events_read.fetch_add(count, std::memory_order_relaxed); }
 
   void on_change(const filesystem::Change& c) override {
     stats_.events_seen.fetch_add(1, std::memory_order_relaxed);
-    if (c.kind == ChangeKind::overflow) stats_.overflows.fetch_add(1, std::memory_order_relaxed);
+    if (c.kind == ChangeKind::overflow) {
+      overflow(c);
+      return;
+    }
     if (c.kind == ChangeKind::modified) {
       if (coalescer_.drop_modify(c.path, std::chrono::steady_clock::now())) {
         stats_.coalesced.fetch_add(1, std::memory_order_relaxed);
@@ -165,7 +214,7 @@ class RecordSink final : public filesystem::ChangeSink {
     j["is_dir"] = c.is_dir;
     j["cookie"] = c.cookie;
     j["time_ns"] = collector::protocol::now_unix_ns();
-    out_.emit("change", to_text(j));
+    emit("change", j);
   }
 
   void on_error(const filesystem::WatchError& e) override {
@@ -176,12 +225,46 @@ class RecordSink final : public filesystem::ChangeSink {
     Json j;
     j["path"] = path;
     j["error"] = why;
-    out_.emit("watch-error", to_text(j));
+    emit("watch-error", j);
+  }
+
+  // Logs the overflows held back by the rate limit once it lets a summary
+  // through; called after each poll so that a summary is not held forever.
+  void log_held_overflows(std::chrono::steady_clock::time_point now) {
+    if (const auto r = overflow_log_.due(now)) log_overflows(*r, stats_.kernel_overflows.load(), queue_limit_);
+  }
+  // Logs the overflows held back, due or not: the watch ends.
+  void flush_overflow_log(std::chrono::steady_clock::time_point now) {
+    if (const auto r = overflow_log_.flush(now)) log_overflows(*r, stats_.kernel_overflows.load(), queue_limit_);
   }
 
  private:
+  // Every overflow is counted, published and (rate-limited) logged. The
+  // record carries the running count, so a consumer sees whether it missed
+  // one, and the queue limit in effect.
+  void overflow(const filesystem::Change& c) {
+    const std::uint64_t total = stats_.kernel_overflows.fetch_add(1, std::memory_order_relaxed) + 1;
+    Json j;
+    j["path"] = nullptr;
+    j["event"] = filesystem::to_string(c.kind);
+    j["is_dir"] = false;
+    j["cookie"] = 0;
+    j["time_ns"] = collector::protocol::now_unix_ns();
+    j["kernel_overflows"] = total;
+    j["max_queued_events"] = queue_limit_ ? Json(*queue_limit_) : Json(nullptr);
+    if (const auto r = overflow_log_.occurred(std::chrono::steady_clock::now())) log_overflows(*r, total, queue_limit_);
+    emit("change", j);
+  }
+
+  void emit(std::string_view kind, const Json& j) {
+    out_.emit(kind, to_text(j));
+    stats_.records_emitted.fetch_add(1, std::memory_order_relaxed);
+  }
+
   Emitter& out_;
   WatchStats& stats_;
+  RateLimiter& overflow_log_;
+  std::optional<std::uint64_t> queue_limit_;
   Coalescer coalescer_;
 };
 
@@ -254,6 +337,18 @@ class FilesystemSource final : public collector::EventSource {
   std::vector<std::string> task_types() const override { return {std::string(kScanPath), std::string(kWatchStatus)}; }
   bool continuous() const override { return true; }
 
+  // Totals since the source was made, except `watches` (a level).
+  std::vector<std::pair<std::string, std::uint64_t>> counters() const override {
+    constexpr auto relaxed = std::memory_order_relaxed;
+    return {
+        {"events_read", stats_.events_read.load(relaxed)},
+        {"kernel_overflows", stats_.kernel_overflows.load(relaxed)},
+        {"records_emitted", stats_.records_emitted.load(relaxed)},
+        {"coalesced", stats_.coalesced.load(relaxed)},
+        {"watches", stats_.watches.load(relaxed)},
+    };
+  }
+
   // A configuration replaces the whole settings: keys left out take their defaults.
   std::string configure(std::string_view json_object) override {
     Settings s;
@@ -272,7 +367,10 @@ class FilesystemSource final : public collector::EventSource {
   void watch(Emitter& out, std::stop_token stop) override {
     const Settings s = settings();
     const auto stopping = [&out, stop] { return stop.stop_requested() || out.cancelled(); };
-    RecordSink sink(out, stats_);
+    // Before the watcher opens: the OS copies the limit into it then.
+    const std::optional<std::uint64_t> limit = prepare_queue_limit(s.inotify_max_queued_events);
+    stats_.max_queued_events = limit.value_or(0);
+    RecordSink sink(out, stats_, overflow_log_, limit);
     filesystem::WatchSpec spec{s.paths, s.recursive, s.max_watches, s.exclude};
     std::string error;
     auto watcher = filesystem::open_change_watcher(spec, sink, stopping, error);
@@ -285,10 +383,12 @@ class FilesystemSource final : public collector::EventSource {
           break;
         }
         stats_.watches = watcher->watch_count();
+        sink.log_held_overflows(std::chrono::steady_clock::now());
       }
       stats_.active = false;
       stats_.watches = 0;
     }
+    sink.flush_overflow_log(std::chrono::steady_clock::now());
     if (watcher) return;
     // The facility failed: reported, then idle until stopped, as watch() runs
     // until its stop; the runtime's next restart of watch() tries again.
@@ -302,6 +402,44 @@ class FilesystemSource final : public collector::EventSource {
     return settings_;
   }
 
+  // Reads the OS's queue limit, first raising it when the settings ask for
+  // more than it is (never lowering it), and logs it when it differs from
+  // what was logged before. Watch thread only. nullopt: unreadable.
+  std::optional<std::uint64_t> prepare_queue_limit(std::uint64_t wanted) {
+    using Outcome = filesystem::QueueLimitRaise::Outcome;
+    const std::string_view name = filesystem::queue_limit_name();
+    if (wanted != 0) {
+      const filesystem::QueueLimitRaise r = filesystem::raise_queue_limit(wanted);
+      if (r.outcome == Outcome::raised) {
+        spdlog::info("raised {} from {} to {} as the setting inotify_max_queued_events asks", name, r.before, r.after);
+        logged_limit_ = r.after;
+      } else if (r.outcome == Outcome::not_permitted) {
+        spdlog::warn(
+            "the setting inotify_max_queued_events asks for {} but {} is {} and fsmond may not raise it ({}): "
+            "raise it as root (sysctl -w {}={}), or lower the setting; fsmond goes on with {}",
+            wanted, name, r.before, r.error, name, wanted, r.before);
+      } else if (r.outcome == Outcome::failed) {
+        spdlog::warn("could not raise {} to {} as the setting inotify_max_queued_events asks: {}", name, wanted,
+                     r.error);
+      }
+    }
+    std::string error;
+    const std::optional<std::uint64_t> limit = filesystem::read_queue_limit(error);
+    if (!limit) {
+      if (!logged_unreadable_) spdlog::warn("cannot read {}: {}", name, error);
+      logged_unreadable_ = true;
+      logged_limit_.reset();
+    } else if (limit != logged_limit_) {
+      spdlog::info(
+          "{} is {}: the kernel queues at most that many unread events for fsmond; beyond it changes are lost, "
+          "counted and published as `overflow`",
+          name, *limit);
+      logged_limit_ = limit;
+      logged_unreadable_ = false;
+    }
+    return limit;
+  }
+
   TaskStatus status(const Task& task, Emitter& out) {
     if (!task.args.empty()) return invalid("watch-status takes no arguments");
     const Settings s = settings();
@@ -310,11 +448,16 @@ class FilesystemSource final : public collector::EventSource {
     j["recursive"] = s.recursive;
     j["max_watches"] = s.max_watches;
     j["exclude"] = s.exclude;
+    j["inotify_max_queued_events"] = s.inotify_max_queued_events;
     j["active"] = stats_.active.load();
     j["watches"] = stats_.watches.load();
+    const std::uint64_t limit = stats_.max_queued_events.load();
+    j["max_queued_events"] = limit != 0 ? Json(limit) : Json(nullptr);
+    j["events_read"] = stats_.events_read.load();
     j["events_seen"] = stats_.events_seen.load();
-    j["overflows"] = stats_.overflows.load();
+    j["kernel_overflows"] = stats_.kernel_overflows.load();
     j["coalesced"] = stats_.coalesced.load();
+    j["records_emitted"] = stats_.records_emitted.load();
     out.emit("watch-status", to_text(j));
     return TaskStatus::success();
   }
@@ -383,6 +526,11 @@ class FilesystemSource final : public collector::EventSource {
   mutable std::mutex mu_;
   Settings settings_;  // guarded by mu_
   WatchStats stats_;
+  // Used by watch() only, and kept across its restarts: the rate limit
+  // holds for the process, and the queue limit is logged once, not per restart.
+  RateLimiter overflow_log_{kOverflowLogInterval};
+  std::optional<std::uint64_t> logged_limit_;  // the queue limit logged last
+  bool logged_unreadable_ = false;             // that it cannot be read was logged last
 };
 
 }  // namespace

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -15,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "captured_log.hpp"
 #include "process.hpp"
 
 namespace daemoneye::collectors {
@@ -143,6 +146,7 @@ TEST(FilesystemSource, DefaultsWatchEtcRecursively) {
   EXPECT_EQ(s["recursive"], true);
   EXPECT_EQ(s["max_watches"], 8192);
   EXPECT_EQ(s["exclude"], Json::array());
+  EXPECT_EQ(s["inotify_max_queued_events"], 0);
   EXPECT_EQ(s["active"], false);
   EXPECT_EQ(s["watches"], 0);
 }
@@ -168,6 +172,10 @@ TEST(FilesystemSource, RejectsBadConfigurationAndKeepsTheOldOne) {
            R"({"exclude": "/proc"})",
            R"({"exclude": ["relative"]})",
            R"({"path": ["/etc"]})",
+           R"({"inotify_max_queued_events": -1})",
+           R"({"inotify_max_queued_events": 1.5})",
+           R"({"inotify_max_queued_events": "65536"})",
+           R"({"inotify_max_queued_events": 2147483648})",
        }) {
     EXPECT_NE(source->configure(bad), "") << bad;
   }
@@ -213,6 +221,7 @@ TEST(FilesystemSource, ReportsCreateModifyRenameAttribAndDeleteOfAFile) {
   }
   EXPECT_TRUE(w.out.of_kind("watch-error").empty());
   EXPECT_GE(status_of(*source)["events_seen"].get<std::uint64_t>(), 7u);
+  EXPECT_GE(status_of(*source)["events_read"].get<std::uint64_t>(), 7u);
 
   EXPECT_LE(w.stop(), 300ms);
   EXPECT_EQ(status_of(*source)["active"], false);
@@ -405,6 +414,160 @@ TEST(FilesystemSource, WatchCanBeRestartedAfterReconfiguration) {
   write_file(root_of(second) + "/new", "1");
   ASSERT_TRUE(testing::wait_until([&] { return w.out.saw(root_of(second) + "/new", "closed_write"); }, kDeadline));
   EXPECT_FALSE(w.out.saw(root_of(first) + "/old", "created"));
+}
+
+using Counters = std::map<std::string, std::uint64_t>;
+
+Counters counters_of(const collector::EventSource& source) {
+  Counters out;
+  for (const auto& [name, value] : source.counters()) EXPECT_TRUE(out.emplace(name, value).second) << name;
+  return out;
+}
+
+TEST(FilesystemSource, CountersReflectEventsReadAndRecordsEmitted) {
+  testing::TempDir dir;
+  const std::string root = root_of(dir);
+  fs::create_directory(root + "/sub");
+  const auto source = make_filesystem_source();
+  std::vector<std::string> names;
+  for (const auto& [name, value] : source->counters()) {
+    names.push_back(name);
+    EXPECT_EQ(value, 0u) << name;
+  }
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"events_read", "kernel_overflows", "records_emitted", "coalesced", "watches"}));
+
+  ASSERT_EQ(source->configure(config_for({root, root + "/missing"})), "");
+  Watching w(*source);
+  ASSERT_TRUE(w.ready(2));
+  EXPECT_EQ(counters_of(*source)["watches"], 2u);
+  const std::string file = root + "/sub/f";
+  write_file(file, "hello");  // created, modified, closed_write: three inotify events
+  ASSERT_TRUE(testing::wait_until([&] { return w.out.saw(file, "closed_write"); }, kDeadline));
+  // Counted before the records go out, so the first two hold already; the
+  // last is counted once emit() returned.
+  Counters c = counters_of(*source);
+  EXPECT_GE(c["events_read"], 3u);
+  EXPECT_EQ(c["kernel_overflows"], 0u);
+  ASSERT_TRUE(testing::wait_until([&] { return counters_of(*source)["records_emitted"] == w.out.records().size(); },
+                                  kDeadline));
+  EXPECT_EQ(w.out.records().size(), 4u) << "the watch-error of the missing path and three changes";
+  const Json status = status_of(*source);
+  EXPECT_EQ(status["events_read"], counters_of(*source)["events_read"]);
+  EXPECT_EQ(status["records_emitted"], w.out.records().size());
+
+  w.stop();
+  c = counters_of(*source);
+  EXPECT_EQ(c["watches"], 0u) << "a level";
+  EXPECT_EQ(c["records_emitted"], 4u) << "a total, kept after the watch ends";
+}
+
+// An Emitter that can hold the watch thread inside emit(), so that it stops
+// reading the kernel's queue and the queue overflows as under a real burst.
+// Keeps the records except the many `attrib` changes that fill the queue.
+class Holding final : public collector::Emitter {
+ public:
+  void emit(std::string_view kind, std::string json) override {
+    {
+      std::unique_lock lock(mu_);
+      if (holding_) {
+        blocked_ = true;
+        changed_.notify_all();
+        changed_.wait_for(lock, 30s, [this] { return !holding_; });
+        blocked_ = false;
+      }
+    }
+    if (Json::parse(json).value("event", "") != "attrib") kept.emit(kind, std::move(json));
+  }
+  bool cancelled() const override { return false; }
+
+  void hold() {
+    std::lock_guard lock(mu_);
+    holding_ = true;
+  }
+  bool wait_blocked() {
+    std::unique_lock lock(mu_);
+    return changed_.wait_for(lock, kDeadline, [this] { return blocked_; });
+  }
+  void release() {
+    std::lock_guard lock(mu_);
+    holding_ = false;
+    changed_.notify_all();
+  }
+
+  Collect kept;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  bool holding_ = false;
+  bool blocked_ = false;
+};
+
+// Holds the watch thread, makes more changes than the kernel queues for one
+// inotify instance, and lets the watch read on.
+void overflow_once(Holding& out, const std::string& a, const std::string& b, std::uint64_t limit) {
+  out.hold();
+  ASSERT_EQ(::chmod(a.c_str(), 0644), 0);
+  ASSERT_TRUE(out.wait_blocked());
+  // Alternating files: the kernel merges an event only into an identical last one.
+  for (std::uint64_t i = 0; i < limit + 100; ++i) ASSERT_EQ(::chmod(i % 2 ? a.c_str() : b.c_str(), 0644), 0);
+  out.release();
+}
+
+TEST(FilesystemSource, AKernelOverflowIsPublishedCountedAndLoggedRateLimited) {
+  testing::TempDir dir;
+  const std::string root = root_of(dir);
+  const std::string a = root + "/a";
+  const std::string b = root + "/b";
+  write_file(a, "a");
+  write_file(b, "b");
+  const auto source = make_filesystem_source();
+  ASSERT_EQ(source->configure(config_for({root})), "");
+  testing::CapturedLog log;
+  Holding out;
+  {
+    std::jthread watching([&](std::stop_token stop) { source->watch(out, stop); });
+    // Lets the watch go whatever happens, so that the join cannot wait on the hold.
+    struct Release {
+      Holding& out;
+      ~Release() { out.release(); }
+    } release{out};
+    ASSERT_TRUE(testing::wait_until([&] { return status_of(*source).value("active", false); }, kDeadline));
+    const Json limit = status_of(*source)["max_queued_events"];
+    ASSERT_TRUE(limit.is_number_unsigned()) << "the queue limit cannot be read: " << limit.dump();
+    if (limit.get<std::uint64_t>() > (1u << 20))
+      GTEST_SKIP() << "queue limit " << limit << ": too many changes to make";
+
+    overflow_once(out, a, b, limit.get<std::uint64_t>());
+    ASSERT_TRUE(testing::wait_until([&] { return out.kept.of_kind("change").size() == 1; }, 30s));
+    std::vector<Json> overflows = out.kept.of_kind("change");
+    ASSERT_EQ(overflows.size(), 1u);
+    EXPECT_EQ(overflows[0]["event"], "overflow");
+    EXPECT_EQ(overflows[0]["path"], nullptr);
+    EXPECT_EQ(overflows[0]["kernel_overflows"], 1);
+    EXPECT_EQ(overflows[0]["max_queued_events"], limit);
+    Counters c = counters_of(*source);
+    EXPECT_EQ(c["kernel_overflows"], 1u);
+    EXPECT_GE(c["events_read"], limit.get<std::uint64_t>() + 1);
+    std::vector<std::string> warnings = log.lines(spdlog::level::warn, "queue overflowed");
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_NE(warnings[0].find("fs.inotify.max_queued_events = " + limit.dump()), std::string::npos) << warnings[0];
+
+    // A second overflow within the rate limit's interval: published and
+    // counted at once, logged in a summary later (here, as the watch ends).
+    overflow_once(out, a, b, limit.get<std::uint64_t>());
+    ASSERT_TRUE(testing::wait_until([&] { return out.kept.of_kind("change").size() == 2; }, 30s));
+    overflows = out.kept.of_kind("change");
+    EXPECT_EQ(overflows[1]["kernel_overflows"], 2);
+    EXPECT_EQ(counters_of(*source)["kernel_overflows"], 2u);
+    EXPECT_EQ(status_of(*source)["kernel_overflows"], 2);
+    EXPECT_EQ(log.lines(spdlog::level::warn, "queue overflowed").size(), 1u);
+  }
+  const std::vector<std::string> warnings = log.lines(spdlog::level::warn, "queue overflowed");
+  ASSERT_EQ(warnings.size(), 2u);
+  EXPECT_NE(warnings[1].find("overflowed 1 time(s) in the last"), std::string::npos) << warnings[1];
+  EXPECT_NE(warnings[1].find("(2 in all)"), std::string::npos) << warnings[1];
 }
 
 std::vector<Json> scan(collector::EventSource& source, std::map<std::string, std::string> args,

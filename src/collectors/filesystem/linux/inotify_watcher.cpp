@@ -253,18 +253,30 @@ bool InotifyWatcher::poll(ChangeSink& sink, std::chrono::milliseconds timeout, s
       return false;
     }
     const auto size = static_cast<std::size_t>(n);
-    std::size_t off = 0;
-    while (off + sizeof(inotify_event) <= size) {
-      inotify_event ev;
-      std::memcpy(&ev, buf.data() + off, sizeof ev);
-      const char* name = buf.data() + off + sizeof ev;
-      handle(ev.mask, ev.wd, ev.cookie, std::string_view(name, ::strnlen(name, ev.len)), sink);
-      off += sizeof ev + ev.len;
-    }
+    deliver(std::span<const char>(buf.data(), size), sink);
     if (size == 0 || (cancelled_ && cancelled_())) break;
   }
   settle_moves();
   return true;
+}
+
+void InotifyWatcher::deliver(std::span<const char> events, ChangeSink& sink) {
+  std::size_t count = 0;
+  for (std::size_t off = 0; off + sizeof(inotify_event) <= events.size();) {
+    inotify_event ev;
+    std::memcpy(&ev, events.data() + off, sizeof ev);
+    if (ev.len > events.size() - off - sizeof ev) break;
+    off += sizeof ev + ev.len;
+    ++count;
+  }
+  if (count != 0) sink.on_events_read(count);
+  for (std::size_t off = 0; count-- > 0;) {
+    inotify_event ev;
+    std::memcpy(&ev, events.data() + off, sizeof ev);
+    const char* name = events.data() + off + sizeof ev;
+    handle(ev.mask, ev.wd, ev.cookie, std::string_view(name, ::strnlen(name, ev.len)), sink);
+    off += sizeof ev + ev.len;
+  }
 }
 
 void InotifyWatcher::settle_moves() {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -38,6 +39,11 @@ class InotifyWatcher final : public ChangeWatcher {
 
   bool poll(ChangeSink& sink, std::chrono::milliseconds timeout, std::string& error) override;
   std::size_t watch_count() const override { return dirs_.size(); }
+
+  // Handles a buffer of inotify events as read(2) returns them; poll()
+  // hands it what it reads, tests hand it events of their own. A partial
+  // event at the end is ignored (the kernel returns whole events only).
+  void deliver(std::span<const char> events, ChangeSink& sink);
 
  private:
   enum class Walk : std::uint8_t { watch_only, report_entries };
