@@ -157,11 +157,13 @@ void Broker::Impl::handle_frame(Connection& c, std::string_view frame) {
     fail(c, eb::errc::handshake_required, "the first frame must be a hello", v1::OP_HELLO);
     return;
   }
-  if (view.repeated) {
-    // Protobuf would merge the copies into one message; the bus refuses
-    // such a frame rather than act on a merge no client means to send.
+  if (view.bodies > 1) {
+    // Protobuf would merge copies of one kind and keep the last of several
+    // kinds; the bus refuses such a frame rather than act on a merge no
+    // client means to send.
     ++counters_.malformed;
-    const std::string why = std::string(kind_name(view.kind)) + " given more than once in one frame";
+    const std::string why = "frame carries " + std::to_string(view.bodies) + " body fields, the last a " +
+                            kind_name(view.kind) + "; one is allowed";
     if (!c.handshaken) {
       fail(c, eb::errc::malformed_frame, why, v1::OP_HELLO);
     } else {

@@ -501,8 +501,8 @@ asio::awaitable<Result<std::uint32_t>> Client::Impl::await_pending(std::uint64_t
 void Client::Impl::handle_frame(std::string_view frame) {
   const detail::FrameView view = detail::scan_frame(frame);
   if (view.kind == detail::FrameKind::deliver) {
-    const detail::WireError err = view.repeated ? detail::WireError{detail::WireError::Kind::repeated, "frame.deliver"}
-                                                : read_deliver(view.body, in_message_);
+    const detail::WireError err = view.bodies > 1 ? detail::WireError{detail::WireError::Kind::repeated, "frame body"}
+                                                  : read_deliver(view.body, in_message_);
     if (err) {
       skip_undecodable("undecodable delivery from the broker skipped: " + err.describe());
     } else {

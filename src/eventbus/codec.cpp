@@ -274,12 +274,9 @@ FrameView scan_frame(std::string_view frame) noexcept {
   while (s.next(f)) {
     if (f.number >= 1 && f.number <= static_cast<std::uint32_t>(FrameKind::goodbye)) {
       if (f.type != WireType::len) return malformed(WireError::Kind::wrong_wire_type);
-      const auto kind = static_cast<FrameKind>(f.number);
-      // Another kind replaces the body (protobuf's oneof); the same kind again
-      // would be merged into it.
-      view.repeated = kind == view.kind;
-      view.kind = kind;
+      view.kind = static_cast<FrameKind>(f.number);
       view.body = f.bytes;
+      ++view.bodies;
     }
   }
   if (s.error()) return malformed(s.error_kind());

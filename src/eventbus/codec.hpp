@@ -162,17 +162,17 @@ class WireScanner {
 // (empty, or only unknown fields: `error` is none).
 struct FrameView {
   FrameKind kind = FrameKind::none;
-  std::string_view body;  // the last copy when `repeated`
-  // The body field given more than once in a row, which protobuf would merge
-  // into one message. Neither the broker nor the client merges: such a
-  // frame is refused.
-  bool repeated = false;
+  std::string_view body;  // of the last body field
+  // Body fields in the frame. Protobuf would merge two of the same kind into
+  // one message and keep the last of two kinds; neither the broker nor the
+  // client does: a frame with more than one is refused.
+  std::uint32_t bodies = 0;
   WireError error;
 };
 FrameView scan_frame(std::string_view frame) noexcept;
 
-// The `ref` protobuf would read from a frame whose publish field is repeated
-// (the copies merged: the last ref given wins).
+// The `ref` protobuf would read from a frame holding several body fields, the
+// last a publish (copies of publish merged: the last ref given wins).
 std::uint64_t merged_publish_ref(std::string_view frame) noexcept;
 
 struct PublishView {

@@ -81,7 +81,7 @@ BrokerView broker_reads(std::string_view frame) {
     r.error = {K::bad_tag, "not a publish"};
     return r;
   }
-  if (view.repeated) {
+  if (view.bodies > 1) {
     r.repeated = true;
     r.error = {K::repeated, "frame"};
     r.ref = merged_publish_ref(frame);
@@ -231,23 +231,27 @@ TEST(PublishCheck, RefusesWhatTheBodyGetsWrongAndNamesTheRefGivenAfterIt) {
   EXPECT_EQ(pub.ref, 7u);
 }
 
-TEST(FrameCheck, APublishGivenTwiceIsFlaggedAndItsMergedRefFound) {
+TEST(FrameCheck, APublishGivenTwiceIsCountedAndItsMergedRefFound) {
   const std::string first = publish_body(base_envelope(), 5);
   const std::string second = len_field(2, "other") + varint_field(3, 6);  // protobuf: ref 6 wins
   const std::string frame = frame_of_body(first) + frame_of_body(second);
   ASSERT_TRUE(protobuf_decodes(frame)) << "protobuf merges the copies";
   const FrameView view = scan_frame(frame);
   EXPECT_EQ(view.kind, FrameKind::publish);
-  EXPECT_TRUE(view.repeated);
+  EXPECT_EQ(view.bodies, 2u);
   EXPECT_EQ(merged_publish_ref(frame), 6u);
   // A copy without a ref keeps the earlier one, as protobuf's merge does.
   EXPECT_EQ(merged_publish_ref(frame_of_body(first) + frame_of_body(len_field(2, "x"))), 5u);
-  // Another kind in between replaces the publish (protobuf's oneof): no merge.
+  // Another kind in between replaces the publish (protobuf's oneof): the ref
+  // is the last publish's. The frame is refused all the same.
   std::string ping;
   put_len_field(ping, static_cast<std::uint32_t>(FrameKind::ping), "");
-  const FrameView replaced = scan_frame(frame_of_body(first) + ping + frame_of_body(second));
-  EXPECT_FALSE(replaced.repeated);
+  const std::string mixed = frame_of_body(first) + ping + frame_of_body(second);
+  const FrameView replaced = scan_frame(mixed);
+  EXPECT_EQ(replaced.bodies, 3u);
   EXPECT_EQ(replaced.body, second);
+  EXPECT_EQ(merged_publish_ref(mixed), 6u);
+  EXPECT_EQ(merged_publish_ref(frame_of_body(second) + ping), 0u) << "no publish last: no ref";
 }
 
 TEST(FrameCheck, FramesOfNoKnownKindAreNotErrorsOfTheEncoding) {
