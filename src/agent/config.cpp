@@ -269,7 +269,8 @@ void load_settings(const std::string& path, Settings& s) {
                                                           std::int64_t{1} << 40));
     ms(path, *st, "storage", "retry_initial_ms", o.retry_initial);
     ms(path, *st, "storage", "retry_max_ms", o.retry_max);
-    ms(path, *st, "storage", "write_delay_ms", o.write_delay, 0);
+    o.write_delay = std::chrono::microseconds(
+        integer(path, *st, "storage", "write_delay_us", o.write_delay.count(), 0, 1'000'000));
     if (o.retry_max < o.retry_initial) bad(path, "storage.retry_max_ms must be >= retry_initial_ms");
   }
   if (const toml::table* h = root["health"].as_table()) {

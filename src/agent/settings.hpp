@@ -71,7 +71,7 @@ struct StorageSettings {
   std::size_t max_queued_bytes = 64u << 20;  // estimated memory of the queued rows
   milliseconds retry_initial{250};           // a failed write is retried after this, doubling
   milliseconds retry_max{5000};
-  milliseconds write_delay{0};               // testing aid: a slow disk (sleep before each transaction)
+  std::chrono::microseconds write_delay{0};  // testing aid: a slow disk (sleep this per row written)
 };
 
 struct Settings {

@@ -72,6 +72,11 @@ void StorageWriter::submit(std::vector<storage::StoredEvent> events, std::vector
   for (const auto& id : w.confirm) w.bytes += id.size() + sizeof(id);
   {
     std::lock_guard lock(mu_);
+    if (status_.state == "failing" && w.written) {
+      // Whoever waits learns at once that the store is failing.
+      w.written(Outcome{false, status_.error});
+      w.answered = true;
+    }
     status_.queued_events += w.events.size();
     status_.queued_bytes += w.bytes;
     if (!full_ && (status_.queued_events >= limits_.max_queued_events ||
@@ -188,7 +193,9 @@ void StorageWriter::finish(std::deque<Work>& work, bool stored, const std::strin
       full_ = false;
       room = true;
     }
-    trim = status_.queued_bytes == 0 && queue_.empty() && bytes >= kTrimAfterBytes;
+    drained_since_trim_ += bytes;
+    trim = status_.queued_bytes == 0 && queue_.empty() && drained_since_trim_ >= kTrimAfterBytes;
+    if (trim) drained_since_trim_ = 0;
   }
   if (room && room_) room_();
   if (trim) platform::release_free_memory();
@@ -212,8 +219,14 @@ void StorageWriter::fail(std::deque<Work>& work, const std::string& error) {
     spdlog::error("event store {} failing: {}; holding {} results and retrying (the bus keeps running)", path_,
                   error, held);
   }
-  // Whoever waits for these rows learns now that they are not stored yet.
+  // Whoever waits for these rows, or for rows queued behind them, learns
+  // now that they are not stored yet.
   for (auto& w : work) {
+    if (!w.answered && w.written) w.written(Outcome{false, error});
+    w.answered = true;
+  }
+  std::lock_guard lock(mu_);
+  for (auto& w : queue_) {
     if (!w.answered && w.written) w.written(Outcome{false, error});
     w.answered = true;
   }
@@ -236,7 +249,11 @@ void StorageWriter::run() {
     if (batch.empty()) {
       if (stopping) return;
     } else {
-      if (limits_.write_delay.count() > 0) std::this_thread::sleep_for(limits_.write_delay);
+      if (limits_.write_delay.count() > 0) {
+        std::size_t rows = 0;
+        for (const auto& w : batch) rows += w.events.size() + w.tasks.size();
+        std::this_thread::sleep_for(limits_.write_delay * static_cast<std::int64_t>(rows));
+      }
       auto err = write(batch);
       if (err && err->second) {
         // Some submission's rows are refused: find it by writing each

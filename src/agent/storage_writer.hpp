@@ -18,12 +18,14 @@
 //     was retried alone; such drops are counted and logged.
 //   - Each submission's `written` is called exactly once: with stored=true
 //     after its commit, or with stored=false and the error at its first
-//     failed attempt (it stays queued and is retried all the same).
+//     failed attempt or, submitted while the store is failing, at once from
+//     submit() (it stays queued and is retried all the same).
 //   - `committed` receives the confirmation ids of every submission that was
 //     committed, or finally dropped, once per transaction.
 //
 // Threading: submit(), full() and status() may be called from any thread;
-// stop() from one. The callbacks run on the writer's thread.
+// stop() from one. The callbacks run on the writer's thread (`written`
+// also on submit()'s caller's, see above).
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -117,6 +119,7 @@ class StorageWriter {
   std::deque<Work> queue_;
   bool stopping_ = false;
   bool full_ = false;
+  std::size_t drained_since_trim_ = 0;
   StorageStatus status_;
   std::thread thread_;
 };

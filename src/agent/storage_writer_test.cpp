@@ -131,7 +131,7 @@ TEST_F(StorageWriterTest, AFailingStoreHoldsTheRowsAnswersAtOnceAndRecoversByIts
 }
 
 TEST_F(StorageWriterTest, RowsTheDatabaseRefusesAreDroppedCountedAndConfirmedTheRestStored) {
-  auto w = make(StorageSettings{.write_delay = 100ms});
+  auto w = make(StorageSettings{.write_delay = 30ms});
   exec(path_,
        "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN NEW.topic = 'bad' BEGIN SELECT RAISE(ABORT, 'no'); END");
   std::atomic<int> bad_answer{-1};
@@ -151,7 +151,7 @@ TEST_F(StorageWriterTest, RowsTheDatabaseRefusesAreDroppedCountedAndConfirmedThe
 TEST_F(StorageWriterTest, TheQueueIsBoundedAndSaysWhenThereIsRoomAgain) {
   StorageSettings limits;
   limits.max_queued_events = 100;
-  limits.write_delay = 200ms;
+  limits.write_delay = 20ms;
   auto w = make(limits);
   for (int i = 0; i < 12; ++i) {
     std::vector<storage::StoredEvent> batch;

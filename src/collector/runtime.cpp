@@ -510,6 +510,22 @@ asio::awaitable<void> Runtime::pump() {
   }
 }
 
+namespace {
+
+// What a message kept for resending costs in memory: its strings and the
+// structures around them (map nodes, options, correlation).
+std::size_t kept_bytes(const Outgoing& out) {
+  const auto& c = out.options.correlation;
+  std::size_t n = sizeof(Unconfirmed) + 128 + out.payload.size() + out.topic.size() + out.options.message_id.size() +
+                  c.correlation_id.size() + c.parent_correlation_id.size() + c.root_correlation_id.size() +
+                  c.workflow_stage.size() + c.source_process.size();
+  for (const auto& [k, v] : out.options.headers) n += 96 + k.size() + v.size();
+  for (const auto& [k, v] : c.tags) n += 96 + k.size() + v.size();
+  return n;
+}
+
+}  // namespace
+
 void Runtime::send(Outgoing out, bool force, const std::stop_token* stop) {
   const std::size_t size = out.payload.size() + out.topic.size() + 64;
   const bool keep = opt_.durable && out.durable && out.kind == Outgoing::Kind::publish;
@@ -522,7 +538,7 @@ void Runtime::send(Outgoing out, bool force, const std::stop_token* stop) {
                (outbox_bytes_ + size <= kMaxOutboxBytes &&
                 (!keep || unconfirmed_.empty() ||
                  (unconfirmed_.size() < opt_.max_unconfirmed_msgs &&
-                  unconfirmed_bytes_ + size <= opt_.max_unconfirmed_bytes)));
+                  unconfirmed_bytes_ + kept_bytes(out) <= opt_.max_unconfirmed_bytes)));
       };
       if (!room()) {
         const auto t0 = std::chrono::steady_clock::now();
@@ -540,9 +556,10 @@ void Runtime::send(Outgoing out, bool force, const std::stop_token* stop) {
       const std::int64_t segment = journal_.append(out.options.message_id, out.topic, out.payload,
                                                    out.options.correlation, out.options.headers);
       const std::uint64_t key = ++keep_seq_;
-      auto [it, inserted] = unconfirmed_.emplace(key, Unconfirmed{std::move(out), segment, size, epoch_, seq, true});
+      const std::size_t kept = kept_bytes(out);
+      auto [it, inserted] = unconfirmed_.emplace(key, Unconfirmed{std::move(out), segment, kept, epoch_, seq, true});
       by_epoch_[epoch_].emplace(seq, key);
-      unconfirmed_bytes_ += size;
+      unconfirmed_bytes_ += kept;
       Outgoing ref;
       ref.ref = &it->second;
       outbox_.push_back(std::move(ref));
@@ -654,9 +671,10 @@ void Runtime::recover_spool() {
       out.durable = true;
       const std::size_t size = out.payload.size() + out.topic.size() + 64;
       const std::uint64_t key = ++keep_seq_;
-      auto [it, inserted] = unconfirmed_.emplace(key, Unconfirmed{std::move(out), r.segment, size, epoch, seq, true});
+      const std::size_t kept = kept_bytes(out);
+      auto [it, inserted] = unconfirmed_.emplace(key, Unconfirmed{std::move(out), r.segment, kept, epoch, seq, true});
       by_epoch_[epoch].emplace(seq, key);
-      unconfirmed_bytes_ += size;
+      unconfirmed_bytes_ += kept;
       Outgoing ref;
       ref.ref = &it->second;
       outbox_.push_back(std::move(ref));
@@ -706,6 +724,7 @@ asio::awaitable<void> Runtime::heartbeats() {
       hb.backpressure_waits = backpressure_waits_;
       hb.backpressure_ms = backpressure_ns_ / 1'000'000;
     }
+    for (auto& [name, value] : source_->counters()) hb.source[std::move(name)] = value;
     {
       std::lock_guard lock(current_mu_);
       hb.current_task = current_task_;
