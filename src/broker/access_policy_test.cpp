@@ -87,6 +87,11 @@ TEST(AccessPolicy, CollectorRolesAreConfinedToTheirDomain) {
   EXPECT_FALSE(p.may_subscribe("control.collector.task.network"));
   EXPECT_FALSE(p.may_subscribe("control.collector.task.#"));
   EXPECT_TRUE(p.may_subscribe("control.collector.config.#"));
+  // Confirmations of durability: its own, never another's, never sent by it.
+  EXPECT_TRUE(p.may_subscribe("control.collector.durable.procmond-1"));
+  EXPECT_FALSE(p.may_subscribe("control.collector.durable.procmond-2"));
+  EXPECT_FALSE(p.may_subscribe("control.collector.durable.#"));
+  EXPECT_FALSE(p.may_publish("control.collector.durable.procmond-1"));
 }
 
 TEST(AccessPolicy, ReservedNamesNeedTheRightIdentity) {
