@@ -8,6 +8,7 @@
 #include <daemoneye/eventbus/endpoint.hpp>
 
 #include "bench/daemoneye_peer.hpp"
+#include "bench/ingest.hpp"
 
 namespace daemoneye::cli {
 
@@ -16,9 +17,11 @@ void add_bench_options(CLI::App* cmd, Common& common, BenchArgs& a) {
   cmd->add_option("scenario", a.scenario,
                   "latency (round trip through an echo client), throughput (1 → 1), fanout (1 → --clients), "
                   "queue (1 → a queue group of --clients, manual ack), flood (--rate, default 100000/s, at a "
-                  "subscriber that stops reading; with --broker-pid, the broker's peak memory)")
+                  "subscriber that stops reading; with --broker-pid, the broker's peak memory), ingest (a "
+                  "collector's events into the full agent's store, end to end: committed events/s and publish to "
+                  "commit, beside the store's own ceiling)")
       ->required()
-      ->check(CLI::IsMember({"latency", "throughput", "fanout", "queue", "flood"}));
+      ->check(CLI::IsMember({"latency", "throughput", "fanout", "queue", "flood", "ingest"}));
   cmd->add_option("--size", a.options.size, "Payload bytes (at least 24, the timing header)")->capture_default_str();
   cmd->add_option("--rate", a.options.rate,
                   "Offered messages per second; 0: closed loop (latency) or as fast as the window allows")
@@ -39,7 +42,41 @@ void add_bench_options(CLI::App* cmd, Common& common, BenchArgs& a) {
   cmd->add_flag("--json", a.json, "Print one JSON object");
 }
 
+namespace {
+
+int cmd_ingest(const Common& c, const BenchArgs& a) {
+  bench::IngestOptions o;
+  o.size = a.options.size;
+  o.rate = a.options.rate;
+  o.duration = std::chrono::milliseconds(static_cast<std::int64_t>(a.duration_s * 1000));
+  o.count = a.options.count;
+  if (a.options.window > 0) o.window = a.options.window;
+  const bench::IngestReport r = bench::run_ingest(eventbus::resolve_endpoint(c.socket), o);
+  if (a.json) {
+    std::printf("%s\n", bench::to_json(r).c_str());
+    return r.error.empty() ? 0 : 1;
+  }
+  if (!r.error.empty()) return fail("bench ingest: " + r.error);
+  const std::string pace = r.sent > 0 && o.rate > 0 ? fmt::format("{:.0f} events/s offered", o.rate) : "unpaced";
+  std::printf("%s", fmt::format("ingest into the agent's store: {} B, {}, window {}, {:.2f} s\n", o.size, pace,
+                                o.window, r.seconds)
+                        .c_str());
+  std::printf("%s", fmt::format("  sent {}, committed and confirmed {}, lost {}\n  {:.0f} events/s committed\n",
+                                r.sent, r.confirmed, r.lost, r.events_per_sec)
+                        .c_str());
+  std::printf("%s", fmt::format("  publish to commit ms: p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
+                                r.p50_ms, r.p90_ms, r.p99_ms, r.p999_ms, r.max_ms)
+                        .c_str());
+  if (r.ceiling_rows_per_sec > 0) {
+    std::printf("%s", fmt::format("  the store alone: {:.0f} rows/s\n", r.ceiling_rows_per_sec).c_str());
+  }
+  return r.lost == 0 ? 0 : 1;
+}
+
+}  // namespace
+
 int cmd_bench(const Common& c, BenchArgs& a) {
+  if (a.scenario == "ingest") return cmd_ingest(c, a);
   if (!bench::parse_scenario(a.scenario, a.options.scenario)) return fail("unknown scenario " + a.scenario);
   a.options.duration = std::chrono::milliseconds(static_cast<std::int64_t>(a.duration_s * 1000));
   auto peer = bench::make_daemoneye_peer(eventbus::resolve_endpoint(c.socket));

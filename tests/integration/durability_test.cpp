@@ -273,6 +273,27 @@ TEST_F(Durability, FloodAgainstASlowStoreKeepsTheAgentWithinItsBoundAndLosesNoth
   EXPECT_LT(end, base + 16u * 1024u) << "and gives it back after the flood";
 }
 
+TEST_F(Durability, IngestBenchmarkCountsOnlyWhatTheAgentCommitted) {
+  start("collectors = []\n" + toml_base());
+  const CliResult r = cli({"bench", "ingest", "--count", "20000", "--size", "200", "--json"}, 120s);
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j["sent"], 20000);
+  EXPECT_EQ(j["received"], 20000);
+  EXPECT_EQ(j["lost"], 0);
+  EXPECT_GT(j["msgs_per_sec"].get<double>(), 0);
+  EXPECT_LE(j["p50_ms"].get<double>(), j["p99_ms"].get<double>());
+  EXPECT_GT(j["store_ceiling_rows_per_sec"].get<double>(), 0);
+  // Confirmed means committed: every event is in the store, once.
+  storage::EventQuery q;
+  q.topic_prefix = "events.bench.ingest";
+  const auto rows = events_of(agent().database(), q);
+  EXPECT_EQ(rows.size(), 20000u);
+  std::set<std::string> ids;
+  for (const auto& e : rows) ids.insert(e.message_id);
+  EXPECT_EQ(ids.size(), 20000u);
+}
+
 // A tmpfs mounted over a test directory, unmounted (lazily) at the end.
 class Tmpfs {
  public:
