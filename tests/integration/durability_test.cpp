@@ -13,12 +13,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <filesystem>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
 #include <thread>
+
+#include "collector/journal.hpp"
 
 namespace daemoneye::testing {
 namespace {
@@ -100,13 +104,37 @@ Epochs stored_epochs(const std::string& db, const std::string& collector, const 
   return ::testing::AssertionSuccess();
 }
 
+// The highest sequence number of `collector` in the spool files under
+// `dir` (what its killed process had published: it spools before it sends),
+// with the epoch it belongs to; 0 when the spool is empty.
+std::pair<std::string, std::uint64_t> spooled_max(const std::string& dir, const std::string& collector) {
+  std::pair<std::string, std::uint64_t> best{"", 0};
+  std::error_code ec;
+  for (const auto& f : std::filesystem::directory_iterator(dir, ec)) {
+    const auto entries = collector::Journal::decode_all(read_file(f.path().string()));
+    for (const auto& e : entries) {
+      const std::string prefix = collector + "/";
+      if (e.message_id.rfind(prefix, 0) != 0) continue;
+      const std::string rest = e.message_id.substr(prefix.size());
+      const auto slash = rest.find('/');
+      const auto seq = std::strtoull(rest.c_str() + slash + 1, nullptr, 10);
+      if (seq > best.second) best = {rest.substr(0, slash), seq};
+    }
+  }
+  return best;
+}
+
+bool process_gone(std::int64_t pid) { return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH; }
+
 class Durability : public AgentSystemTest {
  protected:
   std::string watched_ = dir_.file("watched");
 
-  std::string fsmond_toml(const std::string& extra = {}) {
+  // `collector` holds further keys of fsmond's [[collectors]] entry.
+  std::string fsmond_toml(const std::string& extra = {}, const std::string& collector = {}) {
     ::mkdir(watched_.c_str(), 0700);
-    return toml_base({}, extra) + toml_collectors("fsmond", 1, "[collectors.settings]\npaths = [\"" + watched_ + "\"]\n");
+    return toml_base({}, extra) +
+           toml_collectors("fsmond", 1, collector + "[collectors.settings]\npaths = [\"" + watched_ + "\"]\n");
   }
 
   // Waits until fsmond watches (a probe file's change is stored).
@@ -177,13 +205,21 @@ TEST_F(Durability, AgentKilledMidFloodAndRestartedLosesNothingFsmondPublished) {
   // many published and not yet committed.
   storage::EventQuery q;
   q.topic_prefix = "events.filesystem";
+  const auto fsmond_pid = field(*agent().collectors(), "fsmond-1", "pid");
+  ASSERT_GT(fsmond_pid, 0);
   ASSERT_TRUE(poll_until([&] { return events_of(agent().database(), q).size() > 2000; }, 120s,
                          20ms));
   ::kill(agent().pid(), SIGKILL);
   writer.join();
   ASSERT_TRUE(agent().process().wait(30s).has_value());
+  // fsmond follows its agent (parent-death signal) and leaves its spool.
+  ASSERT_TRUE(wait_until([&] { return process_gone(fsmond_pid); }, 30s));
   const Epochs before = stored_epochs(agent().database(), "fsmond-1", watched_ + "/flood");
   ASSERT_EQ(before.seqs.size(), 1u);
+  const auto spooled = spooled_max(dir_.file("state/spool/fsmond-1"), "fsmond-1");
+  EXPECT_EQ(spooled.first, before.seqs.begin()->first);
+  EXPECT_GT(spooled.second, *before.seqs.begin()->second.rbegin())
+      << "the kill left published messages uncommitted (else this test proves nothing)";
 
   // The collectors died with it (parent-death signal); the new agent starts
   // fsmond-1 again, which replays its predecessor's spool.
@@ -200,23 +236,28 @@ TEST_F(Durability, AgentKilledMidFloodAndRestartedLosesNothingFsmondPublished) {
   EXPECT_EQ(after.created_twice, 0u) << "no change stored twice";
   EXPECT_TRUE(contiguous(after)) << "everything the killed fsmond published is stored";
   const auto& first = after.seqs.at(before.seqs.begin()->first);
-  EXPECT_GT(first.size(), before.seqs.begin()->second.size())
-      << "what was only in fsmond's spool at the kill was stored after the restart";
+  EXPECT_GE(*first.rbegin(), spooled.second) << "what was only in fsmond's spool at the kill was stored after the restart";
   std::printf("stored at the kill: %zu; after the restart: %zu of the killed instance (%zu flood files created "
               "recorded in all)\n",
               before.seqs.begin()->second.size(), first.size(), after.created);
 }
 
 TEST_F(Durability, CollectorKilledMidFloodIsReplayedByItsNextInstance) {
-  start(fsmond_toml());
+  // A long restart backoff, so the test can read the killed process's
+  // spool before its next instance replays it.
+  start(fsmond_toml("[supervisor]\nbackoff_initial_ms = 4000\n"));
   wait_watching();
   const json list = *agent().collectors();
   const auto pid = field(list, "fsmond-1", "pid");
   ASSERT_GT(pid, 0);
   std::atomic<int> made{0};
   std::thread writer = flood(made);
-  ASSERT_TRUE(wait_until([&] { return made.load() > kFloodFiles / 4; }, 120s));
+  storage::EventQuery q;
+  q.topic_prefix = "events.filesystem";
+  ASSERT_TRUE(poll_until([&] { return events_of(agent().database(), q).size() > 2000; }, 120s, 20ms));
   ::kill(static_cast<pid_t>(pid), SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return process_gone(pid); }, 30s));
+  const auto spooled = spooled_max(dir_.file("state/spool/fsmond-1"), "fsmond-1");
   writer.join();
   // The supervisor restarts it; the new instance replays the old spool.
   json last;
@@ -227,18 +268,27 @@ TEST_F(Durability, CollectorKilledMidFloodIsReplayedByItsNextInstance) {
       },
       90s, &last))
       << last.dump();
-  wait_settled();
+  const json settled = wait_settled();
   const Epochs after = stored_epochs(agent().database(), "fsmond-1", watched_ + "/flood");
-  EXPECT_GE(after.seqs.size(), 2u) << "two instances published";
   EXPECT_EQ(after.duplicates, 0u);
   EXPECT_EQ(after.created_twice, 0u);
   EXPECT_TRUE(contiguous(after)) << "everything the killed instance published is stored";
+  ASSERT_TRUE(after.seqs.count(spooled.first)) << "the killed instance's epoch " << spooled.first;
+  EXPECT_GE(*after.seqs.at(spooled.first).rbegin(), spooled.second)
+      << "what the killed instance had spooled and not seen committed is stored";
+  const json* c = find_collector(settled, "fsmond-1");
+  ASSERT_NE(c, nullptr);
+  std::printf("killed fsmond had published up to %llu; stored %zu of its messages; the next instance replayed %lld\n",
+              static_cast<unsigned long long>(spooled.second), after.seqs.at(spooled.first).size(),
+              static_cast<long long>((*c)["delivery"].value("replayed", 0)));
 }
 
 TEST_F(Durability, FloodAgainstASlowStoreKeepsTheAgentWithinItsBoundAndLosesNothing) {
-  // A store that writes 10,000 rows a second and a 4 MiB queue: the flood
-  // is far faster than the store, so the agent must push back.
-  start(fsmond_toml("[storage]\nmax_queued_bytes = 4194304\nmax_queued_events = 20000\nwrite_delay_us = 100\n"));
+  // A store that writes 4,000 rows a second, a queue of 2,000 rows (4 MiB) and a window of
+  // 5,000 unconfirmed messages: the flood is far faster than the store, so
+  // the agent must push back and fsmond must wait.
+  start(fsmond_toml("[storage]\nmax_queued_bytes = 4194304\nmax_queued_events = 2000\nwrite_delay_us = 250\n",
+                    "max_unconfirmed_msgs = 5000\n"));
   wait_watching();
   const int pid = agent().pid();
   const auto base = status_kib(pid, "VmRSS");
