@@ -132,7 +132,11 @@ class Durability : public AgentSystemTest {
 
   // `collector` holds further keys of fsmond's [[collectors]] entry.
   std::string fsmond_toml(const std::string& extra = {}, const std::string& collector = {}) {
+    // The flood's directory exists before fsmond starts watching: a
+    // directory that appears later is scanned when its watch is added, and
+    // a file created during that scan is rightly reported twice.
     ::mkdir(watched_.c_str(), 0700);
+    ::mkdir((watched_ + "/flood").c_str(), 0700);
     return toml_base({}, extra) +
            toml_collectors("fsmond", 1, collector + "[collectors.settings]\npaths = [\"" + watched_ + "\"]\n");
   }
@@ -160,7 +164,6 @@ class Durability : public AgentSystemTest {
   // Creates kFloodFiles files under watched/flood on a thread of its own.
   std::thread flood(std::atomic<int>& made) {
     const std::string dir = watched_ + "/flood";
-    ::mkdir(dir.c_str(), 0700);
     return std::thread([dir, &made] {
       for (int i = 0; i < kFloodFiles; ++i) {
         std::FILE* f = std::fopen((dir + "/f" + std::to_string(i)).c_str(), "w");
