@@ -77,18 +77,11 @@ std::string WireError::describe() const {
   return where;
 }
 
-bool valid_utf8(std::string_view s) noexcept {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* const end = p + s.size();
+namespace {
+
+// The character-by-character check, from the first byte that is not ASCII.
+bool valid_utf8_from(const unsigned char* p, const unsigned char* end) noexcept {
   while (p != end) {
-    // ASCII, eight bytes at a time: topics, ids and most header text.
-    while (end - p >= 8) {
-      std::uint64_t word;
-      std::memcpy(&word, p, 8);
-      if (word & 0x8080808080808080ull) break;
-      p += 8;
-    }
-    if (p == end) break;
     const unsigned c = *p;
     if (c < 0x80) {
       ++p;
@@ -119,6 +112,31 @@ bool valid_utf8(std::string_view s) noexcept {
     p += more + 1;
   }
   return true;
+}
+
+}  // namespace
+
+bool valid_utf8(std::string_view s) noexcept {
+  // ASCII, the common case (topics, ids, most header text), eight bytes at a
+  // time without a branch per word; the last word overlaps the one before.
+  constexpr std::uint64_t kHighBits = 0x8080808080808080ull;
+  const char* const p = s.data();
+  const std::size_t n = s.size();
+  std::uint64_t seen = 0;
+  if (n >= 8) {
+    std::uint64_t w;
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
+      std::memcpy(&w, p + i, 8);
+      seen |= w;
+    }
+    std::memcpy(&w, p + n - 8, 8);
+    seen |= w;
+  } else {
+    for (std::size_t i = 0; i < n; ++i) seen |= static_cast<unsigned char>(p[i]);
+  }
+  if ((seen & kHighBits) == 0) return true;
+  const auto* const b = reinterpret_cast<const unsigned char*>(p);
+  return valid_utf8_from(b, b + n);
 }
 
 // protobuf reads a tag as a varint of at most 5 bytes.
@@ -214,7 +232,7 @@ bool WireScanner::skip_group(std::uint32_t number, int nesting, const char*& con
   }
 }
 
-bool WireScanner::next(WireField& f) noexcept {
+bool WireScanner::next_slow(WireField& f) noexcept {
   if (p_ == end_ || error()) return false;
   std::uint32_t t = 0;
   if (!tag(t)) return false;

@@ -151,11 +151,38 @@ class WireScanner {
     error_ = k;
     return false;
   }
+  bool next_slow(WireField& f) noexcept;
   const char* p_;
   const char* end_;
   int nesting_;
   WireError::Kind error_ = WireError::Kind::none;
 };
+
+// The common case inline: a one-byte tag and a one-byte value or length.
+inline bool WireScanner::next(WireField& f) noexcept {
+  if (end_ - p_ >= 2 && error_ == WireError::Kind::none) {
+    const auto t = static_cast<unsigned char>(p_[0]);
+    const auto b = static_cast<unsigned char>(p_[1]);
+    if (t < 0x80 && t >= 8 && b < 0x80) {
+      if ((t & 7) == 0) {
+        f.number = t >> 3;
+        f.type = WireType::varint;
+        f.varint = b;
+        p_ += 2;
+        return true;
+      }
+      if ((t & 7) == 2 && b <= end_ - p_ - 2) {
+        f.number = t >> 3;
+        f.type = WireType::len;
+        f.varint = 0;
+        f.bytes = std::string_view(p_ + 2, b);
+        p_ += 2 + b;
+        return true;
+      }
+    }
+  }
+  return next_slow(f);
+}
 
 // The frame's oneof body: kind and encoded bytes. kind none if malformed
 // (`error` says why) or if the frame holds no body field this code knows
