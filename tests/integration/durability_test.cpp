@@ -307,7 +307,11 @@ TEST_F(Durability, FloodAgainstASlowStoreKeepsTheAgentWithinItsBoundAndLosesNoth
   std::printf("agent RSS: %llu KiB before the flood, peak %llu KiB, %llu KiB after; fsmond: %s\n",
               static_cast<unsigned long long>(base), static_cast<unsigned long long>(peak),
               static_cast<unsigned long long>(end), c->dump().c_str());
-  EXPECT_GT((*c)["delivery"].value("backpressure_waits", 0), 0) << "the slow store pushed back on fsmond";
+  // Whether fsmond itself had to wait depends on its speed against the
+  // store's: under a sanitizer (many times slower) it may never outrun it.
+  if (!kSanitizedAllocator) {
+    EXPECT_GT((*c)["delivery"].value("backpressure_waits", 0), 0) << "the slow store pushed back on fsmond";
+  }
   const auto status = agent_request(agent().socket(), "control.agent.status", "{}", 10s);
   ASSERT_TRUE(status.has_value());
   EXPECT_GT((*status)["storage"].value("full_episodes", 0), 0) << status->dump();

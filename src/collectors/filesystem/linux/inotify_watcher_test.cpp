@@ -55,7 +55,7 @@ void append_event(std::vector<char>& buf, int wd, std::uint32_t mask, std::strin
   const std::size_t at = buf.size();
   buf.resize(at + sizeof ev + ev.len, '\0');
   std::memcpy(buf.data() + at, &ev, sizeof ev);
-  std::memcpy(buf.data() + at + sizeof ev, name.data(), name.size());
+  if (!name.empty()) std::memcpy(buf.data() + at + sizeof ev, name.data(), name.size());
 }
 
 InotifyWatcher unstarted_watcher() {
