@@ -125,18 +125,19 @@ void StorageWriter::reopen() {
 
 std::optional<std::pair<std::string, bool>> StorageWriter::write(std::deque<Work>& work) {
   if (!store_) return std::pair<std::string, bool>{"the database cannot be opened", false};
-  std::vector<storage::StoredEvent> events;
-  std::vector<storage::TaskRecord> tasks;
-  if (work.size() == 1) {
-    // The common case under light load: no copies.
-    auto r = store_->write(work.front().events, work.front().tasks);
+  const auto outcome = [&](const storage::Result<storage::EventStore::Written>& r)
+      -> std::optional<std::pair<std::string, bool>> {
     if (!r) return std::pair<std::string, bool>{r.describe(), refused_for_content(r.error())};
     std::lock_guard lock(mu_);
     status_.events_written += r->events;
     status_.duplicates_skipped += r->duplicates;
     status_.tasks_written += r->tasks;
     return std::nullopt;
-  }
+  };
+  // The common case under light load: no copies.
+  if (work.size() == 1) return outcome(store_->write(work.front().events, work.front().tasks));
+  std::vector<storage::StoredEvent> events;
+  std::vector<storage::TaskRecord> tasks;
   std::size_t ne = 0, nt = 0;
   for (const auto& w : work) {
     ne += w.events.size();
@@ -155,12 +156,7 @@ std::optional<std::pair<std::string, bool>> StorageWriter::write(std::deque<Work
     for (auto& e : w.events) e = std::move(events[ei++]);
     for (auto& t : w.tasks) t = std::move(tasks[ti++]);
   }
-  if (!r) return std::pair<std::string, bool>{r.describe(), refused_for_content(r.error())};
-  std::lock_guard lock(mu_);
-  status_.events_written += r->events;
-  status_.duplicates_skipped += r->duplicates;
-  status_.tasks_written += r->tasks;
-  return std::nullopt;
+  return outcome(r);
 }
 
 void StorageWriter::finish(std::deque<Work>& work, bool stored, const std::string& error) {

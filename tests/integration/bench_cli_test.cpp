@@ -4,6 +4,7 @@
 // in docs/performance.md); what is checked is that the measurement is whole.
 
 #include "bus_test.hpp"
+#include "sanitizers.hpp"
 
 namespace daemoneye::testing {
 namespace {
@@ -13,18 +14,8 @@ using namespace std::chrono_literals;
 // Under AddressSanitizer freed blocks are held in quarantine rather than
 // reused, and ThreadSanitizer's allocator recycles late too, so a broker that
 // frees what it drops still grows there (the broker test
-// AStuckSubscriberCostsItsBoundNotTheFlood checks the queue itself).
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizedAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitizedAllocator = true;
-#else
-constexpr bool kSanitizedAllocator = false;
-#endif
-#else
-constexpr bool kSanitizedAllocator = false;
-#endif
+// AStuckSubscriberCostsItsBoundNotTheFlood checks the queue itself): memory
+// bounds are skipped when kSanitizedAllocator (sanitizers.hpp) is set.
 
 class BenchCli : public BusTest {
  protected:

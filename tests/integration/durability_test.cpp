@@ -23,21 +23,10 @@
 #include <thread>
 
 #include "collector/journal.hpp"
+#include "sanitizers.hpp"
 
 namespace daemoneye::testing {
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizedAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitizedAllocator = true;
-#else
-constexpr bool kSanitizedAllocator = false;
-#endif
-#else
-constexpr bool kSanitizedAllocator = false;
-#endif
 
 constexpr int kFloodFiles = 50000;
 
