@@ -4,14 +4,12 @@
 #include <functional>
 #include <memory>
 
-#include <csignal>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -20,6 +18,7 @@
 #include "agent/config.hpp"
 #include "agent/coordinator.hpp"
 #include "agent/settings.hpp"
+#include "platform/stop_signals.hpp"
 #include "storage/event_store.hpp"
 
 namespace daemoneye::agent {
@@ -117,7 +116,7 @@ int run(const AgentConfig& config) {
   auto logger = spdlog::stderr_color_mt("daemoneye-agent");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
-  std::signal(SIGPIPE, SIG_IGN);
+  platform::ignore_broken_pipe();
 
   asio::io_context io(1);
   broker::Broker broker(io, config.broker);
@@ -160,34 +159,31 @@ int run(const AgentConfig& config) {
     });
   }
 
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code ec, int signo) {
-    if (ec) return;
-    spdlog::info("received signal {}, shutting down", signo);
-    shutdown(0);
-  });
-
-  // SIGHUP: reload the access policy and the collectors' settings from the
-  // configuration file; a file that does not load changes nothing.
-  asio::signal_set hangup(io, SIGHUP);
-  std::function<void(std::error_code, int)> on_hangup = [&](std::error_code ec, int) {
-    if (ec) return;
-    if (config.config_path.empty()) {
-      spdlog::warn("SIGHUP: no --config file to reload");
-    } else {
-      try {
-        auto policy = load_policy(config.config_path);
-        Settings settings = default_settings();
-        load_settings(config.config_path, settings);
-        broker.set_policy(std::move(policy));
-        if (coordinator) coordinator->reload(settings);
-      } catch (const std::exception& e) {
-        spdlog::error("SIGHUP: keeping the current access policy and collector settings: {}", e.what());
-      }
-    }
-    hangup.async_wait(on_hangup);
-  };
-  hangup.async_wait(on_hangup);
+  // A stop request (SIGINT/SIGTERM; Ctrl-C, Ctrl-Break, console close on
+  // Windows) shuts down in order. A reload request (SIGHUP) reloads the
+  // access policy and the collectors' settings from the configuration file;
+  // a file that does not load changes nothing.
+  platform::StopSignals signals(
+      io,
+      [&](const std::string& what) {
+        spdlog::info("received {}, shutting down", what);
+        shutdown(0);
+      },
+      [&] {
+        if (config.config_path.empty()) {
+          spdlog::warn("SIGHUP: no --config file to reload");
+          return;
+        }
+        try {
+          auto policy = load_policy(config.config_path);
+          Settings settings = default_settings();
+          load_settings(config.config_path, settings);
+          broker.set_policy(std::move(policy));
+          if (coordinator) coordinator->reload(settings);
+        } catch (const std::exception& e) {
+          spdlog::error("SIGHUP: keeping the current access policy and collector settings: {}", e.what());
+        }
+      });
 
   io.run();
   coordinator.reset();

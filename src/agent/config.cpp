@@ -1,6 +1,5 @@
 #include "agent/config.hpp"
 
-#include <unistd.h>
 
 #include <stdexcept>
 
@@ -9,6 +8,7 @@
 #include <toml++/toml.h>
 
 #include "agent/settings.hpp"
+#include "platform/user.hpp"
 
 namespace daemoneye::agent {
 
@@ -52,6 +52,8 @@ broker::Selector selector_of(const std::string& path, const toml::table& t) {
   broker::Selector s;
   s.uid = id_of(path, t, "uid");
   s.gid = id_of(path, t, "gid");
+  s.sid = t["sid"].value_or(std::string{});
+  if (!s.sid.empty() && !s.sid.starts_with("S-") && !s.sid.starts_with("s-")) bad(path, "sid must look like S-1-5-…, not '" + s.sid + "'");
   s.name = t["name"].value_or(std::string{});
   s.role = t["role"].value_or(std::string{});
   return s;
@@ -91,7 +93,7 @@ std::shared_ptr<const broker::AccessPolicy> policy_of(const std::string& path, c
     names.push_back(std::move(r));
   });
   const bool defaults = root["policy"]["include_defaults"].value_or(true);
-  auto policy = std::make_shared<broker::AccessPolicy>(static_cast<std::uint32_t>(::geteuid()), std::move(rules),
+  auto policy = std::make_shared<broker::AccessPolicy>(platform::current_user(), std::move(rules),
                                                        std::move(names), defaults);
   try {
     policy->validate();

@@ -38,7 +38,7 @@ std::vector<AccessRule> default_rules() {
   return rules;
 }
 
-std::vector<NameRule> default_names(std::uint32_t owner_uid) {
+std::vector<NameRule> default_names(const platform::UserId& owner) {
   std::vector<NameRule> names;
   for (const auto& [role, domain] : kCollectorRoles) {
     NameRule n;
@@ -48,7 +48,8 @@ std::vector<NameRule> default_names(std::uint32_t owner_uid) {
   }
   NameRule agent;
   agent.names = {"daemoneye-agent*"};
-  agent.who.uid = owner_uid;
+  agent.who.uid = owner.uid;
+  agent.who.sid = owner.sid;
   names.push_back(agent);
   return names;
 }
@@ -107,9 +108,20 @@ bool glob_match(std::string_view glob, std::string_view text) noexcept {
   return g == glob.size();
 }
 
+// SIDs are case-insensitive ("S-1-5-…" and "s-1-5-…" are the same).
+bool same_sid(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
 bool Selector::matches(const Identity& id) const {
   if (uid && (!id.credentials_known || id.uid != *uid)) return false;
   if (gid && (!id.credentials_known || id.gid != *gid)) return false;
+  if (!sid.empty() && (!id.credentials_known || !same_sid(id.sid, sid))) return false;
   if (!role.empty() && id.role != role) return false;
   if (!name.empty() && !glob_match(name, id.name)) return false;
   return true;
@@ -143,21 +155,21 @@ bool Permissions::may_subscribe(std::string_view pattern) const {
   return false;
 }
 
-AccessPolicy::AccessPolicy(std::uint32_t owner_uid, std::vector<AccessRule> rules, std::vector<NameRule> names,
+AccessPolicy::AccessPolicy(platform::UserId owner, std::vector<AccessRule> rules, std::vector<NameRule> names,
                            bool include_defaults)
-    : owner_uid_(owner_uid), rules_(std::move(rules)), names_(std::move(names)) {
+    : owner_(std::move(owner)), rules_(std::move(rules)), names_(std::move(names)) {
   if (include_defaults) {
     for (auto& r : default_rules()) rules_.push_back(std::move(r));
-    for (auto& n : default_names(owner_uid)) names_.push_back(std::move(n));
+    for (auto& n : default_names(owner_)) names_.push_back(std::move(n));
   }
 }
 
-std::shared_ptr<const AccessPolicy> AccessPolicy::defaults(std::uint32_t owner_uid) {
-  return std::make_shared<const AccessPolicy>(owner_uid, std::vector<AccessRule>{}, std::vector<NameRule>{}, true);
+std::shared_ptr<const AccessPolicy> AccessPolicy::defaults(platform::UserId owner) {
+  return std::make_shared<const AccessPolicy>(std::move(owner), std::vector<AccessRule>{}, std::vector<NameRule>{}, true);
 }
 
 bool AccessPolicy::is_owner(const Identity& id) const noexcept {
-  return id.credentials_known && id.uid == owner_uid_ && id.role.empty();
+  return id.credentials_known && id.uid == owner_.uid && same_sid(id.sid, owner_.sid) && id.role.empty();
 }
 
 Permissions AccessPolicy::permissions_for(const Identity& id) const {

@@ -24,12 +24,15 @@
 #include <string_view>
 #include <vector>
 
+#include "platform/user.hpp"
+
 namespace daemoneye::broker {
 
 struct Identity {
   bool credentials_known = false;  // from the kernel (Unix sockets); false on TCP
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
+  std::string sid;  // Windows: the user SID (uid is its relative id); empty on Unix
   std::int64_t pid = -1;
   std::string name;  // the client name in force
   std::string role;  // assigned by the agent to a process it spawned; empty otherwise
@@ -40,10 +43,11 @@ struct Identity {
 struct Selector {
   std::optional<std::uint32_t> uid;
   std::optional<std::uint32_t> gid;
+  std::string sid;  // Windows user SID, compared case-insensitively
   std::string name;
   std::string role;
   bool matches(const Identity& id) const;
-  bool empty() const noexcept { return !uid && !gid && name.empty() && role.empty(); }
+  bool empty() const noexcept { return !uid && !gid && sid.empty() && name.empty() && role.empty(); }
 };
 
 struct AccessRule {
@@ -78,20 +82,21 @@ class Permissions {
 
 class AccessPolicy {
  public:
-  // `owner_uid`: the broker's own uid. With `include_defaults` the embedded
-  // rules for DaemonEye's collector roles are added (see access_policy.cpp).
-  AccessPolicy(std::uint32_t owner_uid, std::vector<AccessRule> rules, std::vector<NameRule> names,
+  // `owner`: the user the broker runs as (uid on Unix, SID on Windows).
+  // With `include_defaults` the embedded rules for DaemonEye's collector
+  // roles are added (see access_policy.cpp).
+  AccessPolicy(platform::UserId owner, std::vector<AccessRule> rules, std::vector<NameRule> names,
                bool include_defaults = true);
 
   // Only the embedded defaults.
-  static std::shared_ptr<const AccessPolicy> defaults(std::uint32_t owner_uid);
+  static std::shared_ptr<const AccessPolicy> defaults(platform::UserId owner);
 
   Permissions permissions_for(const Identity& id) const;
 
   // nullopt if `id` may connect under `name`, else why not.
   std::optional<std::string> check_name(const Identity& id, std::string_view name) const;
 
-  std::uint32_t owner_uid() const noexcept { return owner_uid_; }
+  const platform::UserId& owner() const noexcept { return owner_; }
   const std::vector<AccessRule>& rules() const noexcept { return rules_; }
 
   // Validates every pattern (after substituting placeholders with a sample
@@ -100,10 +105,14 @@ class AccessPolicy {
 
  private:
   bool is_owner(const Identity& id) const noexcept;
-  std::uint32_t owner_uid_;
+  platform::UserId owner_;
   std::vector<AccessRule> rules_;
   std::vector<NameRule> names_;
 };
+
+// Whether two SID strings name the same SID (case-insensitive); two empty
+// strings (Unix) are the same.
+bool same_sid(std::string_view a, std::string_view b) noexcept;
 
 // '*' matches any run of characters (including none); everything else is literal.
 bool glob_match(std::string_view glob, std::string_view text) noexcept;

@@ -6,6 +6,7 @@ namespace daemoneye::broker {
 namespace {
 
 constexpr std::uint32_t kOwner = 1000;
+const platform::UserId kOwnerId{kOwner, kOwner, {}};
 
 Identity user(std::uint32_t uid, std::string name = "c", std::string role = {}) {
   Identity id;
@@ -27,7 +28,7 @@ TEST(GlobMatch, StarMatchesAnyRun) {
 }
 
 TEST(AccessPolicy, OwnerHasEveryRightOthersNothingByDefault) {
-  const auto policy = AccessPolicy::defaults(kOwner);
+  const auto policy = AccessPolicy::defaults(kOwnerId);
   const auto owner = policy->permissions_for(user(kOwner));
   EXPECT_TRUE(owner.is_unrestricted());
   const auto stranger = policy->permissions_for(user(2000));
@@ -44,7 +45,7 @@ TEST(AccessPolicy, RulesGrantPatternsAndDenyWins) {
   r.subscribe = {"events.test.#", "control.#"};
   r.deny_publish = {"events.test.secret"};
   r.deny_subscribe = {"control.collector.task.#"};
-  AccessPolicy policy(kOwner, {r}, {}, false);
+  AccessPolicy policy(kOwnerId, {r}, {}, false);
   const auto p = policy.permissions_for(user(65534));
   EXPECT_TRUE(p.may_publish("events.test.a"));
   EXPECT_TRUE(p.may_publish("events.test"));
@@ -63,7 +64,7 @@ TEST(AccessPolicy, SelectorsCombineAndPlaceholdersResolve) {
   r.who.gid = 50;
   r.who.name = "sensor-*";
   r.publish = {"sensors.${name}.#"};
-  AccessPolicy policy(kOwner, {r}, {}, false);
+  AccessPolicy policy(kOwnerId, {r}, {}, false);
   Identity id = user(3000, "sensor-7");
   id.gid = 50;
   const auto p = policy.permissions_for(id);
@@ -74,7 +75,7 @@ TEST(AccessPolicy, SelectorsCombineAndPlaceholdersResolve) {
 }
 
 TEST(AccessPolicy, CollectorRolesAreConfinedToTheirDomain) {
-  const auto policy = AccessPolicy::defaults(kOwner);
+  const auto policy = AccessPolicy::defaults(kOwnerId);
   // Spawned by the agent, so the same uid as the broker, but with a role.
   const auto p = policy->permissions_for(user(kOwner, "procmond-1", "procmond"));
   EXPECT_FALSE(p.is_unrestricted());
@@ -98,7 +99,7 @@ TEST(AccessPolicy, ReservedNamesNeedTheRightIdentity) {
   NameRule n;
   n.names = {"sensor-*"};
   n.who.uid = 3000;
-  AccessPolicy policy(kOwner, {}, {n}, true);
+  AccessPolicy policy(kOwnerId, {}, {n}, true);
   EXPECT_FALSE(policy.check_name(user(3000), "sensor-1"));
   EXPECT_TRUE(policy.check_name(user(3001), "sensor-1"));
   EXPECT_FALSE(policy.check_name(user(3001), "other"));
@@ -114,11 +115,32 @@ TEST(AccessPolicy, ValidateRejectsBadPatternsAndEmptySelectors) {
   AccessRule bad;
   bad.who.uid = 1;
   bad.publish = {"events.#.x"};
-  EXPECT_THROW(AccessPolicy(kOwner, {bad}, {}, false).validate(), std::invalid_argument);
+  EXPECT_THROW(AccessPolicy(kOwnerId, {bad}, {}, false).validate(), std::invalid_argument);
   AccessRule anyone;
   anyone.publish = {"events.#"};
-  EXPECT_THROW(AccessPolicy(kOwner, {anyone}, {}, false).validate(), std::invalid_argument);
-  EXPECT_NO_THROW(AccessPolicy::defaults(kOwner)->validate());
+  EXPECT_THROW(AccessPolicy(kOwnerId, {anyone}, {}, false).validate(), std::invalid_argument);
+  EXPECT_NO_THROW(AccessPolicy::defaults(kOwnerId)->validate());
+}
+
+// Windows identities: the owner is decided by SID (its relative id alone
+// is not enough), and `sid` selectors match case-insensitively.
+TEST(AccessPolicy, SidDecidesOwnerAndSelectors) {
+  const platform::UserId owner{1001, 0, "S-1-5-21-1-2-3-1001"};
+  AccessRule r;
+  r.who.sid = "s-1-5-21-1-2-3-1002";
+  r.publish = {"events.test.#"};
+  AccessPolicy policy(owner, {r}, {}, false);
+  const auto as = [](std::uint32_t rid, std::string sid) {
+    Identity id = user(rid);
+    id.sid = std::move(sid);
+    return id;
+  };
+  EXPECT_TRUE(policy.permissions_for(as(1001, "S-1-5-21-1-2-3-1001")).is_unrestricted());
+  EXPECT_FALSE(policy.permissions_for(as(1001, "S-1-5-21-9-9-9-1001")).is_unrestricted());  // same RID, other domain
+  EXPECT_TRUE(policy.permissions_for(as(1002, "S-1-5-21-1-2-3-1002")).may_publish("events.test.x"));
+  EXPECT_FALSE(policy.permissions_for(as(1002, "S-1-5-21-1-2-3-1003")).may_publish("events.test.x"));
+  EXPECT_TRUE(same_sid("S-1-5-18", "s-1-5-18"));
+  EXPECT_FALSE(same_sid("S-1-5-18", "S-1-5-19"));
 }
 
 }  // namespace

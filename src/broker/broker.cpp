@@ -2,7 +2,6 @@
 
 #include "broker/broker_impl.hpp"
 
-#include <unistd.h>
 
 #include <cerrno>
 
@@ -62,8 +61,8 @@ Broker::Impl::Impl(asio::io_context& io, BrokerOptions options)
   google::protobuf::SetLogHandler([](google::protobuf::LogLevel level, const char*, int, const std::string& msg) {
     if (level >= google::protobuf::LOGLEVEL_ERROR) spdlog::debug("protobuf: {}", msg);
   });
-  owner_uid_ = static_cast<std::uint32_t>(::geteuid());
-  policy_ = opt_.policy ? opt_.policy : AccessPolicy::defaults(owner_uid_);
+  owner_ = platform::current_user();
+  policy_ = opt_.policy ? opt_.policy : AccessPolicy::defaults(owner_);
   policy_->validate();
 }
 
@@ -72,7 +71,7 @@ void Broker::Impl::start() {
   lo.socket_mode = opt_.socket_mode;
   for (const auto& text : opt_.endpoints) {
     auto ep = eb::transport::parse_endpoint(text);
-    if (!ep) throw std::system_error(ep.error(), "invalid endpoint '" + text + "'");
+    if (!ep) throw std::system_error(ep.error(), "cannot listen on " + text + ": " + ep.detail());
     listeners_.push_back(eb::transport::listen(io_.get_executor(), *ep, lo));
     spdlog::info("broker listening on {}", listeners_.back()->describe());
   }

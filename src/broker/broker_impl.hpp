@@ -368,9 +368,9 @@ class Broker::Impl {
   std::shared_ptr<const AccessPolicy> policy_;
   std::unordered_map<std::int64_t, std::pair<std::uint64_t, std::string>> vouched_;  // pid -> (start time, role)
   std::unordered_map<std::uint32_t, UidUsage> uids_;  // restricted identities only
-  std::uint32_t owner_uid_ = 0;
+  platform::UserId owner_;  // the user this broker runs as
   bool quota_exempt(const Connection& c) const noexcept {
-    return c.peer.known && c.peer.uid == owner_uid_;
+    return c.peer.known && c.peer.uid == owner_.uid && same_sid(c.peer.sid, owner_.sid);
   }
   static constexpr std::uint32_t kUnknownUid = 0xffffffffu;  // TCP peers share one quota
   UidUsage& usage_of(const Connection& c) { return uids_[c.peer.known ? c.peer.uid : kUnknownUid]; }

@@ -246,6 +246,7 @@ void Broker::Impl::on_hello(Connection& c, std::string_view body) {
   c.identity.credentials_known = c.peer.known;
   c.identity.uid = c.peer.uid;
   c.identity.gid = c.peer.gid;
+  c.identity.sid = c.peer.sid;
   c.identity.pid = c.peer.pid;
   if (auto v = vouched_.find(c.peer.pid);
       c.peer.known && v != vouched_.end() && c.peer.start_time != 0 && v->second.first == c.peer.start_time) {

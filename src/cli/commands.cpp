@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <charconv>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -14,6 +13,8 @@
 #include <daemoneye/eventbus/sync_client.hpp>
 #include <daemoneye/eventbus/topics.hpp>
 
+#include "platform/stop_signals.hpp"
+
 namespace daemoneye::cli {
 
 namespace eb = daemoneye::eventbus;
@@ -23,15 +24,9 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-void on_signal(int) { g_stop = true; }
-
 void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  platform::set_flag_on_stop(&g_stop);
+  platform::ignore_broken_pipe();
 }
 
 std::string substitute(const std::string& tmpl, std::uint64_t n) {

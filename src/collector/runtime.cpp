@@ -1,10 +1,7 @@
 #include <daemoneye/collector/runtime.hpp>
 
-#include <unistd.h>
-
 #include <atomic>
 #include <condition_variable>
-#include <csignal>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -20,7 +17,6 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
-#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -32,6 +28,8 @@
 #include "collector/journal.hpp"
 #include "collector/protocol.hpp"
 #include "platform/resources.hpp"
+#include "platform/stop_signals.hpp"
+#include "platform/user.hpp"
 
 namespace daemoneye::collector {
 
@@ -132,7 +130,7 @@ class Runtime {
         domain_(source_->domain()),
         type_(source_->type()),
         journal_(opt_.durable ? opt_.state_dir : std::string()) {
-    if (opt_.collector_id.empty()) opt_.collector_id = type_ + "-" + std::to_string(::getpid());
+    if (opt_.collector_id.empty()) opt_.collector_id = type_ + "-" + std::to_string(platform::current_pid());
     started_ = std::chrono::steady_clock::now();
     started_ns_ = protocol::now_unix_ns();
     epoch_ = std::to_string(started_ns_);
@@ -351,10 +349,7 @@ asio::awaitable<void> Runtime::main_loop() {
     spdlog::warn("bus error: {} {}", ec.message(), detail);
   });
 
-  asio::signal_set signals(io_, SIGINT, SIGTERM);
-  signals.async_wait([this](std::error_code ec, int signo) {
-    if (!ec) begin_shutdown(signo == SIGINT ? "SIGINT" : "SIGTERM");
-  });
+  platform::StopSignals signals(io_, [this](const std::string& what) { begin_shutdown(what.c_str()); });
 
   asio::co_spawn(io_, pump(), asio::detached);
 
@@ -704,7 +699,7 @@ asio::awaitable<void> Runtime::heartbeats() {
     protocol::Heartbeat hb;
     hb.collector_id = opt_.collector_id;
     hb.type = type_;
-    hb.pid = ::getpid();
+    hb.pid = platform::current_pid();
     hb.state = paused_ ? "paused" : "running";
     hb.sequence = ++heartbeat_seq_;
     hb.interval_ms = static_cast<std::uint32_t>(opt_.heartbeat_interval.count());
@@ -815,7 +810,7 @@ void Runtime::register_self(const char* state) {
   r.type = type_;
   r.domain = domain_;
   r.state = state;
-  r.pid = ::getpid();
+  r.pid = platform::current_pid();
   r.capabilities = source_->capabilities();
   r.task_types = source_->task_types();
   r.task_topic = protocol::task_topic(domain_);
@@ -891,7 +886,7 @@ void Runtime::task_thread() {
 
 void Runtime::run_task(TaskJob& job) {
   const Task& task = job.task;
-  const std::string run_id = opt_.collector_id + "." + std::to_string(::getpid()) + "." + std::to_string(++run_counter_);
+  const std::string run_id = opt_.collector_id + "." + std::to_string(platform::current_pid()) + "." + std::to_string(++run_counter_);
   RunEmitter out(*this, task, run_id);
   protocol::Completion done;
   done.task_id = task.id;
@@ -1001,7 +996,7 @@ void Runtime::stop_watch() {
 }
 
 int run(std::unique_ptr<EventSource> source, const RuntimeOptions& options) {
-  std::signal(SIGPIPE, SIG_IGN);
+  platform::ignore_broken_pipe();
   Runtime runtime(std::move(source), options);
   return runtime.run();
 }

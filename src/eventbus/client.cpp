@@ -629,7 +629,7 @@ Client::~Client() {
 asio::awaitable<Result<std::shared_ptr<Client>>> Client::connect(asio::any_io_executor ex, ClientOptions options) {
   const std::string text = resolve_endpoint(options.endpoint);
   auto ep = transport::parse_endpoint(text);
-  if (!ep) co_return ep.error();
+  if (!ep) co_return ep.failure();
   auto impl = std::make_shared<Impl>(ex, std::move(options), std::move(*ep));
   auto r = co_await impl->first_connect();
   if (!r) co_return r.failure();

@@ -1,8 +1,9 @@
 #pragma once
 // The transport interface: byte streams between a client and the broker.
 // Routing and the client library see only Stream and Listener; each transport
-// (transport/unix, transport/tcp, a future transport/pipe for Windows named
-// pipes) is a sibling implementation selected by the endpoint's scheme.
+// (transport/unix, transport/pipe for Windows named pipes, transport/tcp) is
+// a sibling implementation selected by the endpoint's scheme. The platform's
+// local transport (unix or pipe) is chosen at build time (transport/local.hpp).
 //
 // Threading: a Stream or Listener is used from one executor; operations of
 // the same direction must not overlap (one reader, one writer at a time).
@@ -30,6 +31,7 @@ struct PeerCredentials {
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
   std::uint64_t start_time = 0;  // of process `pid` (platform::ProcessStamp); 0: unknown
+  std::string sid;               // Windows: the peer's user SID (uid is then its relative id); empty on Unix
 };
 
 class Stream {
@@ -51,15 +53,19 @@ class Stream {
 };
 
 struct Endpoint {
-  enum class Kind { unix_socket, tcp };
+  enum class Kind { unix_socket, named_pipe, tcp };
   Kind kind = Kind::unix_socket;
-  std::string path;  // unix_socket
+  std::string path;  // unix_socket: the socket file; named_pipe: the full name, \\.\pipe\NAME
   std::string host;  // tcp
   std::uint16_t port = 0;
-  std::string to_string() const;
+  std::string to_string() const;  // in the syntax parse_endpoint() reads
 };
 
-// Parses "PATH", "unix:PATH" or "tcp:HOST:PORT".
+// Parses "unix:PATH" or a bare path, "pipe:NAME" (or \\.\pipe\NAME) and
+// "tcp:HOST:PORT" (see resolve_endpoint()). Fails with
+// errc::unsupported_endpoint and a one-line reason for malformed text and
+// for a kind this platform cannot serve (named pipes outside Windows, Unix
+// sockets on Windows).
 Result<Endpoint> parse_endpoint(std::string_view text);
 
 struct ListenOptions {

@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 
 #include <asio/local/stream_protocol.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "platform/process_identity.hpp"
+#include "transport/local.hpp"
 #include "transport/asio_stream.hpp"
 
 namespace daemoneye::eventbus::transport::unix_socket {
@@ -200,3 +202,27 @@ asio::awaitable<Result<std::unique_ptr<Stream>>> connect(asio::any_io_executor e
 }
 
 }  // namespace daemoneye::eventbus::transport::unix_socket
+
+// Unix domain sockets are this platform's local transport.
+namespace daemoneye::eventbus::transport::local {
+
+Endpoint::Kind kind() noexcept { return Endpoint::Kind::unix_socket; }
+
+const char* other_kind_refusal() noexcept {
+  return "named pipes (pipe:NAME) exist only on Windows; use a socket path (unix:PATH) or tcp:127.0.0.1:PORT";
+}
+
+std::string default_endpoint() {
+  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) return std::string(xdg) + "/daemoneye/eventbus.sock";
+  return "/run/daemoneye/eventbus.sock";
+}
+
+std::unique_ptr<Listener> listen(asio::any_io_executor ex, const Endpoint& endpoint, const ListenOptions& options) {
+  return unix_socket::listen(std::move(ex), endpoint, options);
+}
+
+asio::awaitable<Result<std::unique_ptr<Stream>>> connect(asio::any_io_executor ex, Endpoint endpoint) {
+  co_return co_await unix_socket::connect(std::move(ex), std::move(endpoint));
+}
+
+}  // namespace daemoneye::eventbus::transport::local

@@ -1,0 +1,21 @@
+# The platform layer: per-OS implementations of the interfaces in
+# src/platform/*.hpp, compiled into the libraries that use them. One folder
+# per OS; nothing outside src/platform and the transports picks an OS.
+if(WIN32)
+  set(DAEMONEYE_PLATFORM windows)
+else()
+  set(DAEMONEYE_PLATFORM linux)  # also the POSIX home of macOS/FreeBSD code paths
+endif()
+set(_dir ${CMAKE_CURRENT_LIST_DIR}/${DAEMONEYE_PLATFORM})
+
+# Used by the client library (and so by every program).
+set(DAEMONEYE_PLATFORM_BUS_SOURCES
+  ${_dir}/process_identity_${DAEMONEYE_PLATFORM}.cpp
+  ${_dir}/user_${DAEMONEYE_PLATFORM}.cpp
+  ${_dir}/stop_signals_${DAEMONEYE_PLATFORM}.cpp)
+if(WIN32)
+  list(APPEND DAEMONEYE_PLATFORM_BUS_SOURCES ${_dir}/win_util.cpp)
+endif()
+set(DAEMONEYE_PLATFORM_RESOURCE_SOURCES ${_dir}/resources_${DAEMONEYE_PLATFORM}.cpp)
+set(DAEMONEYE_PLATFORM_SPAWN_SOURCES ${_dir}/spawn_${DAEMONEYE_PLATFORM}.cpp)
+unset(_dir)

@@ -1,0 +1,29 @@
+#pragma once
+// Small Windows helpers shared by the platform and transport code (Windows
+// builds only): UTF-8 <-> UTF-16, error messages, SID strings.
+#include <windows.h>
+
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "platform/user.hpp"
+
+namespace daemoneye::platform::windows {
+
+std::wstring widen(std::string_view utf8);
+std::string narrow(std::wstring_view utf16);
+
+// `GetLastError()` (or `code`) as a std::error_code in the system category.
+inline std::error_code last_error(DWORD code = ::GetLastError()) {
+  return {static_cast<int>(code), std::system_category()};
+}
+
+// "S-1-5-…" of `sid`; empty if it cannot be converted.
+std::string sid_string(PSID sid);
+
+// The user of an access token: its SID string and, as `uid`, the SID's last
+// sub-authority (the relative id). Empty sid if the token cannot be read.
+UserId token_user(HANDLE token);
+
+}  // namespace daemoneye::platform::windows
