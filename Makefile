@@ -8,6 +8,10 @@
 #   make install install programs, headers and the CMake package (PREFIX=/usr/local)
 #   make asan    build with AddressSanitizer+UBSan (build-asan/) and run every test
 #   make tsan    build with ThreadSanitizer (build-tsan/) and run every test
+#   make windows cross-build for Windows with mingw-w64 (build-windows/); the
+#                third-party libraries are built once from Debian's source packages
+#                into build-windows/deps (scripts/windows-deps.sh)
+#   make windows-test  the same, then run every test under Wine
 #   make bench   build the micro-benchmarks in Release (build-bench/) and run each briefly
 #   make fuzz    build the libFuzzer targets with clang (build-fuzz/) and run each
 #                for FUZZ_SECONDS (default 60)
@@ -28,7 +32,7 @@ FUZZ_PACKAGES := clang-14 libfuzzer-14-dev libclang-rt-14-dev
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps install-packages build test demo install clean asan tsan fuzz fuzz-seeds bench
+.PHONY: all deps install-packages build test demo install clean asan tsan windows windows-test fuzz fuzz-seeds bench
 
 all: build
 
@@ -65,6 +69,20 @@ asan tsan: deps
 	cmake --preset $@ $(CMAKE_FLAGS)
 	cmake --build build-$@ -j $(JOBS)
 	cd build-$@ && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+# Windows: tests and gtest_discover_tests run under Wine through a persistent
+# wineserver (scripts/wine-run.sh), stopped again at the end.
+WINDOWS_BUILD_DIR ?= build-windows
+WINE_STOP = DAEMONEYE_WINEPREFIX=$(abspath $(WINDOWS_BUILD_DIR))/wineprefix $(CURDIR)/scripts/wine-run.sh --stop
+
+windows:
+	scripts/windows-deps.sh $(WINDOWS_BUILD_DIR)
+	cmake -S . -B $(WINDOWS_BUILD_DIR) -DCMAKE_TOOLCHAIN_FILE=cmake/toolchains/mingw-w64.cmake \
+	  -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DDAEMONEYE_WERROR=ON $(CMAKE_FLAGS)
+	cmake --build $(WINDOWS_BUILD_DIR) -j $(JOBS); rc=$$?; $(WINE_STOP); exit $$rc
+
+windows-test: windows
+	cd $(WINDOWS_BUILD_DIR) && ctest --output-on-failure -j2 --timeout 300; rc=$$?; $(WINE_STOP); exit $$rc
 
 bench: deps
 	cmake --preset bench $(CMAKE_FLAGS)
