@@ -27,9 +27,10 @@ class TempDir {
   std::string path_;
 };
 
-// A child process whose stdout and stderr go to files. The destructor sends
-// SIGKILL to the pid if it still runs and reaps it, so no test leaves
-// processes behind.
+// A child process whose stdout and stderr go to files. The destructor kills
+// the pid (SIGKILL; TerminateProcess on Windows) if it still runs and reaps
+// it, so no test leaves processes behind. On Windows every child is also in
+// a kill-on-close Job Object, so it dies with the test process.
 class Process {
  public:
   struct Options {
@@ -48,8 +49,12 @@ class Process {
   bool running();
   // Exit code (or 128 + signal) once it exited within `timeout`, else nullopt.
   std::optional<int> wait(std::chrono::milliseconds timeout);
+  // POSIX signal number. On Windows SIGINT/SIGTERM send CTRL_BREAK_EVENT
+  // (the child is a process group leader) and any other number terminates.
   void signal(int signo);
-  // SIGTERM, then SIGKILL after `grace`; returns the exit status.
+  // Ends it at once, like SIGKILL (TerminateProcess on Windows); exit status 128 + 9.
+  void kill();
+  // SIGTERM, then SIGKILL after `grace` (Windows: Ctrl-Break, then TerminateProcess); returns the exit status.
   int stop(std::chrono::milliseconds grace = 3s);
   std::string out() const;  // everything written to stdout so far
   std::string err() const;

@@ -26,7 +26,7 @@ const char* to_string(InstanceState s) {
 }
 
 Supervisor::Supervisor(asio::io_context& io, SupervisorSettings settings, Hooks hooks)
-    : io_(io), settings_(settings), hooks_(std::move(hooks)), sigchld_(io, SIGCHLD), tick_(io) {}
+    : io_(io), settings_(settings), hooks_(std::move(hooks)), sigchld_(io), tick_(io) {}
 
 void Supervisor::add(const std::string& type, std::uint32_t count,
                      const std::function<std::vector<std::string>(const std::string&)>& argv_for) {
@@ -49,7 +49,7 @@ void Supervisor::start() {
 // SIGCHLD wakes reaping at once; the tick also reaps, in case signals were
 // coalesced, and performs restarts that are due.
 void Supervisor::wait_sigchld() {
-  sigchld_.async_wait([this](std::error_code ec, int) {
+  sigchld_.async_wait([this](std::error_code ec) {
     if (ec) return;
     reap();
     wait_sigchld();
@@ -77,7 +77,9 @@ void Supervisor::launch(Instance& inst) {
   inst.recent_starts.push_back(now);
   inst.kill_reason.clear();
   try {
-    inst.pid = platform::spawn_process({inst.argv});
+    platform::SpawnOptions spawn;
+    spawn.argv = inst.argv;
+    inst.pid = platform::spawn_process(spawn);
   } catch (const std::system_error& e) {
     // Not startable at all (missing program): the same backoff and budget
     // as a crash, so a fix on disk is picked up without a restart loop.

@@ -16,8 +16,9 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+
+#include "platform/child_exits.hpp"
 
 #include "agent/settings.hpp"
 
@@ -85,7 +86,7 @@ class Supervisor {
   SupervisorSettings settings_;
   Hooks hooks_;
   std::vector<Instance> instances_;
-  asio::signal_set sigchld_;
+  platform::ChildExits sigchld_;  // SIGCHLD on POSIX
   asio::steady_timer tick_;
   bool stopping_ = false;
 };

@@ -3,6 +3,7 @@
 // function here may be called from any thread; none blocks except where
 // said.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,8 +15,17 @@ struct SpawnOptions {
   // Put the child in a process group of its own, so a terminal's Ctrl-C
   // reaches only the parent, which then stops its children in order.
   bool own_process_group = true;
-  // Terminate the child when the parent dies, however it dies.
+  // Terminate the child when the parent dies, however it dies (Linux:
+  // PR_SET_PDEATHSIG; Windows: a Job Object killed when its last handle,
+  // held by the parent, closes).
   bool die_with_parent = true;
+  // Added to (or replacing in) the inherited environment.
+  std::map<std::string, std::string> env;
+  // Files for the child's standard streams; empty: inherited (stdin: the
+  // null device when stdin_path is "null").
+  std::string stdin_path;
+  std::string stdout_path;  // created or truncated
+  std::string stderr_path;  // created or truncated
 };
 
 // Starts the program. Returns its pid, or throws std::system_error when it
@@ -23,14 +33,24 @@ struct SpawnOptions {
 // synchronously, not as an exit status later).
 std::int64_t spawn_process(const SpawnOptions& options);
 
+// What each request means per platform:
+//   terminate  POSIX SIGTERM; Windows CTRL_BREAK_EVENT to the child's
+//              process group (a console program's graceful stop; it reaches
+//              only a child started with own_process_group that shares our
+//              console, so on Windows the agent asks collectors to stop over
+//              the bus first)
+//   kill       POSIX SIGKILL; Windows TerminateProcess
+//   stop/resume  POSIX SIGSTOP/SIGCONT; Windows suspends/resumes every thread
 enum class Signal : std::uint8_t { terminate, kill, stop, resume };
-// False if the process does not exist (any more).
+// False if the process does not exist (any more), or the request failed.
 bool send_signal(std::int64_t pid, Signal signal) noexcept;
 
 struct ExitStatus {
-  bool signaled = false;  // killed by a signal (code is the signal number)
+  // Killed by a signal (code is the signal number); on Windows: ended by
+  // TerminateProcess from this process (code is then 9, as for SIGKILL).
+  bool signaled = false;
   int code = 0;           // exit code or signal number
-  std::string describe() const;  // "exited with code 1", "killed by SIGKILL"
+  std::string describe() const;  // "exited with code 1", "killed by SIGKILL" / "terminated"
 };
 
 // Reaps `pid` if it has exited (never blocks); nullopt while it runs.

@@ -10,7 +10,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <system_error>
+
+extern char** environ;
 
 namespace daemoneye::platform {
 
@@ -49,6 +52,48 @@ std::int64_t spawn_process(const SpawnOptions& options) {
   for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
 
+  // The environment, when it changes: the parent's with the overrides.
+  std::vector<std::string> env_strings;
+  std::vector<char*> envp;
+  if (!options.env.empty()) {
+    std::map<std::string, std::string> env;
+    for (char** e = environ; *e != nullptr; ++e) {
+      const char* eq = std::strchr(*e, '=');
+      if (eq) env[std::string(*e, static_cast<std::size_t>(eq - *e))] = eq + 1;
+    }
+    for (const auto& [k, v] : options.env) env[k] = v;
+    for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+    for (auto& s : env_strings) envp.push_back(s.data());
+    envp.push_back(nullptr);
+  }
+
+  // Standard stream files, opened before fork (close-on-exec; dup2 in the
+  // child clears the flag on the copies).
+  struct Redirect {
+    int fd = -1;
+    int target;
+  };
+  Redirect redirects[3] = {{-1, 0}, {-1, 1}, {-1, 2}};
+  const auto open_for = [&](Redirect& r, const std::string& path, int flags) {
+    if (path.empty()) return;
+    r.fd = ::open(path == "null" && r.target == 0 ? "/dev/null" : path.c_str(), flags | O_CLOEXEC, 0644);
+    if (r.fd < 0) {
+      const int e = errno;
+      for (auto& x : redirects) {
+        if (x.fd >= 0) ::close(x.fd);
+      }
+      throw std::system_error(e, std::generic_category(), "spawn: cannot open " + path);
+    }
+  };
+  open_for(redirects[0], options.stdin_path, O_RDONLY);
+  open_for(redirects[1], options.stdout_path, O_WRONLY | O_CREAT | O_TRUNC);
+  open_for(redirects[2], options.stderr_path, O_WRONLY | O_CREAT | O_TRUNC);
+  const auto close_redirects = [&] {
+    for (auto& r : redirects) {
+      if (r.fd >= 0) ::close(r.fd);
+    }
+  };
+
   // exec failures travel back through a close-on-exec pipe: EOF means the
   // exec succeeded, an errno value means it did not.
   int report[2];
@@ -59,6 +104,7 @@ std::int64_t spawn_process(const SpawnOptions& options) {
     const int e = errno;
     ::close(report[0]);
     ::close(report[1]);
+    close_redirects();
     throw std::system_error(e, std::generic_category(), "spawn: fork");
   }
   if (pid == 0) {
@@ -74,18 +120,26 @@ std::int64_t spawn_process(const SpawnOptions& options) {
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
+    for (const auto& r : redirects) {
+      if (r.fd >= 0) ::dup2(r.fd, r.target);
+    }
     // Only stdin/stdout/stderr (and the report pipe, close-on-exec) survive.
     if (report[1] != 3) {
       ::dup3(report[1], 3, O_CLOEXEC);
       report[1] = 3;
     }
     ::syscall(SYS_close_range, 4u, ~0u, 0u);
-    ::execv(argv[0], argv.data());
+    if (envp.empty()) {
+      ::execv(argv[0], argv.data());
+    } else {
+      ::execve(argv[0], argv.data(), envp.data());
+    }
     const int e = errno;
     write_all(report[1], &e, sizeof e);
     ::_exit(127);
   }
   ::close(report[1]);
+  close_redirects();
   int child_errno = 0;
   ssize_t r;
   do {

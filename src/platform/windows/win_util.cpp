@@ -23,6 +23,32 @@ std::string narrow(std::wstring_view utf16) {
   return out;
 }
 
+std::string command_line(const std::vector<std::string>& argv) {
+  std::string out;
+  for (const std::string& arg : argv) {
+    if (!out.empty()) out.push_back(' ');
+    if (!arg.empty() && arg.find_first_of(" \t\n\v\"") == std::string::npos) {
+      out += arg;
+      continue;
+    }
+    out.push_back('"');
+    std::size_t backslashes = 0;
+    for (const char c : arg) {
+      if (c == '\\') {
+        ++backslashes;
+        continue;
+      }
+      // Backslashes before a quote are doubled, and the quote escaped.
+      out.append(c == '"' ? backslashes * 2 + 1 : backslashes, '\\');
+      backslashes = 0;
+      out.push_back(c);
+    }
+    out.append(backslashes * 2, '\\');  // before the closing quote
+    out.push_back('"');
+  }
+  return out;
+}
+
 std::string sid_string(PSID sid) {
   LPSTR text = nullptr;
   if (sid == nullptr || !::ConvertSidToStringSidA(sid, &text)) return {};

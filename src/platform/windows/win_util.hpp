@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "platform/user.hpp"
 
@@ -18,6 +19,12 @@ std::string narrow(std::wstring_view utf16);
 inline std::error_code last_error(DWORD code = ::GetLastError()) {
   return {static_cast<int>(code), std::system_category()};
 }
+
+// The command line that makes a program using the Microsoft C runtime's
+// rules (CommandLineToArgvW, the MSVC and mingw startup code) see exactly
+// `argv` again: arguments with spaces, tabs or quotes are quoted, quotes
+// escaped, and backslashes doubled only where they precede a quote.
+std::string command_line(const std::vector<std::string>& argv);
 
 // "S-1-5-…" of `sid`; empty if it cannot be converted.
 std::string sid_string(PSID sid);

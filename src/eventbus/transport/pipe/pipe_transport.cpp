@@ -148,6 +148,18 @@ std::string describe_peer(const PeerCredentials& p) {
   return "pipe:pid=" + std::to_string(p.pid) + ",sid=" + p.sid;
 }
 
+// True if some process serves `name` now: a connect succeeds or finds every
+// instance busy. (The connection made is closed at once.)
+bool serving(const std::wstring& name) {
+  HANDLE h = ::CreateFileW(name.c_str(), GENERIC_READ, 0, nullptr, OPEN_EXISTING,
+                           SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
+  if (h != INVALID_HANDLE_VALUE) {
+    ::CloseHandle(h);
+    return true;
+  }
+  return ::GetLastError() == ERROR_PIPE_BUSY;
+}
+
 // SDDL of the pipe: owned by this user; full access for this user, SYSTEM
 // and Administrators; client access for the group / Everyone when the mode
 // grants it; protected from inherited entries.
@@ -180,7 +192,7 @@ std::string security_descriptor(std::uint32_t mode) {
 // client that connected before the call is reported as ERROR_PIPE_CONNECTED:
 // a success.
 asio::awaitable<std::error_code> connect_client(Handle& h) {
-  auto [ec] = co_await asio::async_initiate<decltype(aio::use_tuple), void(std::error_code)>(
+  auto [result] = co_await asio::async_initiate<decltype(aio::use_tuple), void(std::error_code)>(
       [&h](auto handler) {
         asio::windows::overlapped_ptr ov(
             h.get_executor(),
@@ -196,7 +208,7 @@ asio::awaitable<std::error_code> connect_client(Handle& h) {
         }
       },
       aio::use_tuple);
-  co_return ec;
+  co_return result;
 }
 
 class PipeListener final : public Listener {
@@ -210,6 +222,12 @@ class PipeListener final : public Listener {
     }
     // The first instance claims the name: if another process holds it, a
     // broker (or an impostor) is already there and we refuse to start.
+    // FILE_FLAG_FIRST_PIPE_INSTANCE enforces that on Windows; Wine ignores
+    // the flag, so first look for a live server the way a client would.
+    if (serving(name_)) {
+      ::LocalFree(descriptor_);
+      throw std::system_error(make_error_code(errc::broker_running), "cannot listen on " + description_);
+    }
     HANDLE first = create_instance(true);
     if (first == INVALID_HANDLE_VALUE) {
       const DWORD err = ::GetLastError();
