@@ -35,7 +35,9 @@ std::vector<std::string> split_lines(const std::string& text) {
   while (pos < text.size()) {
     const std::size_t nl = text.find('\n', pos);
     if (nl == std::string::npos) break;  // a partial last line is not a line yet
-    lines.push_back(text.substr(pos, nl - pos));
+    // Windows programs end text lines with CRLF; the CR is not content.
+    const std::size_t end = nl > pos && text[nl - 1] == '\r' ? nl - 1 : nl;
+    lines.push_back(text.substr(pos, end - pos));
     pos = nl + 1;
   }
   return lines;

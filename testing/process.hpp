@@ -52,6 +52,11 @@ class Process {
   // POSIX signal number. On Windows SIGINT/SIGTERM send CTRL_BREAK_EVENT
   // (the child is a process group leader) and any other number terminates.
   void signal(int signo);
+  // Freezes / thaws every thread of it (SIGSTOP / SIGCONT; on Windows
+  // NtSuspendProcess / NtResumeProcess): a process that holds what it was
+  // given without reading or answering.
+  void suspend();
+  void resume();
   // Ends it at once, like SIGKILL (TerminateProcess on Windows); exit status 128 + 9.
   void kill();
   // SIGTERM, then SIGKILL after `grace` (Windows: Ctrl-Break, then TerminateProcess); returns the exit status.
@@ -71,6 +76,7 @@ class Process {
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
 std::string read_file(const std::string& path);
+// Complete lines (LF or CRLF ended), without their line ends.
 std::vector<std::string> split_lines(const std::string& text);
 
 }  // namespace daemoneye::testing

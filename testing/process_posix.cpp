@@ -107,6 +107,8 @@ void Process::signal(int signo) {
 }
 
 void Process::kill() { signal(SIGKILL); }
+void Process::suspend() { signal(SIGSTOP); }
+void Process::resume() { signal(SIGCONT); }
 
 int Process::stop(std::chrono::milliseconds grace) {
   signal(SIGTERM);

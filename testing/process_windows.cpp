@@ -90,6 +90,14 @@ void Process::signal(int signo) {
   }
 }
 
+void Process::suspend() {
+  if (pid_ > 0 && !status_) platform::send_signal(pid_, platform::Signal::stop);
+}
+
+void Process::resume() {
+  if (pid_ > 0 && !status_) platform::send_signal(pid_, platform::Signal::resume);
+}
+
 void Process::kill() {
   if (pid_ > 0 && !status_) platform::send_signal(pid_, platform::Signal::kill);
 }

@@ -52,7 +52,11 @@ class DaemonEyePeer final : public Peer {
  public:
   explicit DaemonEyePeer(std::string endpoint) : endpoint_(std::move(endpoint)) {}
   std::string name() const override { return "daemoneye"; }
-  std::string transport() const override { return endpoint_.starts_with("tcp:") ? "tcp" : "unix"; }
+  std::string transport() const override {
+    if (endpoint_.starts_with("tcp:")) return "tcp";
+    if (endpoint_.starts_with("pipe:") || endpoint_.starts_with("\\\\.\\pipe\\")) return "named pipe";
+    return "unix";
+  }
 
   std::unique_ptr<Connection> connect(const std::string& client_name) override {
     eb::ClientOptions o;
