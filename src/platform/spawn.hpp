@@ -34,11 +34,10 @@ struct SpawnOptions {
 std::int64_t spawn_process(const SpawnOptions& options);
 
 // What each request means per platform:
-//   terminate  POSIX SIGTERM; Windows CTRL_BREAK_EVENT to the child's
-//              process group (a console program's graceful stop; it reaches
-//              only a child started with own_process_group that shares our
-//              console, so on Windows the agent asks collectors to stop over
-//              the bus first)
+//   terminate  POSIX SIGTERM; Windows: sets the named stop event a DaemonEye
+//              program waits on (see stop_signals.hpp), else sends
+//              CTRL_BREAK_EVENT to its process group (reaches only a child
+//              started with own_process_group that shares our console)
 //   kill       POSIX SIGKILL; Windows TerminateProcess
 //   stop/resume  POSIX SIGSTOP/SIGCONT; Windows suspends/resumes every thread
 enum class Signal : std::uint8_t { terminate, kill, stop, resume };

@@ -4,7 +4,11 @@
 //
 //   POSIX:   SIGINT, SIGTERM -> stop;  SIGHUP -> reload.
 //   Windows: Ctrl-C, Ctrl-Break, closing the console window, log-off and
-//            system shutdown -> stop; there is no reload request.
+//            system shutdown -> stop; so is the named event
+//            Local\DaemonEye-stop-<pid> being set by another process
+//            (platform::send_signal(pid, Signal::terminate) does that, for
+//            processes that share no console with the sender); there is no
+//            reload request.
 //
 // On Windows the console-close, log-off and shutdown events end the process
 // as soon as their handler returns, so the handler waits (up to the time

@@ -294,5 +294,15 @@ TEST_F(BusProcesses, MalformedFrameFloodDoesNotDisturbOtherClients) {
   EXPECT_TRUE(broker_->running());
 }
 
+// The platform's stop request (SIGTERM; Ctrl-Break to the agent's process
+// group on Windows) shuts the broker down in order: clients are told, and
+// the agent exits 0 and says why.
+TEST_F(BusProcesses, StopRequestShutsTheBrokerDownGracefully) {
+  auto sub = subscriber("watcher", {"demo.#", "--timeout", "60"});
+  EXPECT_EQ(broker_->stop(10s), 0) << broker_->err();
+  EXPECT_NE(broker_->err().find("shutting down"), std::string::npos) << broker_->err();
+  EXPECT_NE(broker_->err().find("broker stopped"), std::string::npos) << broker_->err();
+}
+
 }  // namespace
 }  // namespace daemoneye::testing

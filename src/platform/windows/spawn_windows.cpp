@@ -161,8 +161,16 @@ std::int64_t spawn_process(const SpawnOptions& options) {
 bool send_signal(std::int64_t pid, Signal signal) noexcept {
   if (pid <= 0) return false;
   switch (signal) {
-    case Signal::terminate:
+    case Signal::terminate: {
+      // Our programs listen on a named stop event (stop_signals.hpp); any
+      // other console program gets Ctrl-Break, if it shares our console.
+      if (HANDLE e = ::OpenEventW(EVENT_MODIFY_STATE, FALSE, win::stop_event_name(pid).c_str())) {
+        const bool ok = ::SetEvent(e) != 0;
+        ::CloseHandle(e);
+        return ok;
+      }
       return ::GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, static_cast<DWORD>(pid)) != 0;
+    }
     case Signal::kill: {
       std::lock_guard lock(g_mu);
       auto it = children().find(pid);

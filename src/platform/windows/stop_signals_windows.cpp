@@ -10,6 +10,8 @@
 
 #include <asio/post.hpp>
 
+#include "platform/windows/win_util.hpp"
+
 namespace daemoneye::platform {
 namespace {
 
@@ -43,6 +45,8 @@ void install_handler() {
 struct StopSignals::Impl {
   asio::io_context& io;
   std::function<void(const std::string&)> on_stop;
+  HANDLE stop_event = nullptr;  // the named stop event (see stop_event_name)
+  HANDLE wait = nullptr;        // its thread-pool wait
 };
 
 namespace {
@@ -74,18 +78,49 @@ BOOL WINAPI on_console_event(DWORD event) {
 
 }  // namespace
 
+namespace {
+
+// The named event is set by another process: deliver it like a console event.
+void CALLBACK on_stop_event(void* context, BOOLEAN /*timed_out*/) {
+  auto* impl = static_cast<StopSignals::Impl*>(context);
+  asio::post(impl->io, [impl] {
+    {
+      std::lock_guard again(g_mu);
+      if (std::find(g_live->begin(), g_live->end(), impl) == g_live->end()) return;
+    }
+    impl->on_stop("stop request");
+  });
+}
+
+}  // namespace
+
+
 StopSignals::StopSignals(asio::io_context& io, std::function<void(const std::string&)> on_stop,
                          std::function<void()> /*on_reload: Windows has no reload request*/)
-    : impl_(std::make_unique<Impl>(Impl{io, std::move(on_stop)})) {
+    : impl_(std::make_unique<Impl>(Impl{io, std::move(on_stop), nullptr, nullptr})) {
   {
     std::lock_guard lock(g_mu);
     if (!g_live) g_live = new std::vector<Impl*>();
     g_live->push_back(impl_.get());
   }
   install_handler();
+  // A console event reaches only processes attached to the same console; a
+  // service or a program started without one is asked to stop through a
+  // named event instead (send_signal(terminate) sets it). Its default
+  // security lets only this user, SYSTEM and Administrators open it.
+  impl_->stop_event = ::CreateEventW(nullptr, FALSE, FALSE, windows::stop_event_name(::GetCurrentProcessId()).c_str());
+  if (impl_->stop_event != nullptr &&
+      !::RegisterWaitForSingleObject(&impl_->wait, impl_->stop_event, on_stop_event, impl_.get(), INFINITE,
+                                     WT_EXECUTEDEFAULT)) {
+    impl_->wait = nullptr;
+  }
 }
 
-StopSignals::~StopSignals() { cancel(); }
+StopSignals::~StopSignals() {
+  cancel();
+  if (impl_->wait) ::UnregisterWaitEx(impl_->wait, INVALID_HANDLE_VALUE);  // waits for a running callback
+  if (impl_->stop_event) ::CloseHandle(impl_->stop_event);
+}
 
 void StopSignals::cancel() noexcept {
   std::lock_guard lock(g_mu);

@@ -49,6 +49,8 @@ std::string command_line(const std::vector<std::string>& argv) {
   return out;
 }
 
+std::wstring stop_event_name(std::int64_t pid) { return L"Local\\DaemonEye-stop-" + std::to_wstring(pid); }
+
 std::string sid_string(PSID sid) {
   LPSTR text = nullptr;
   if (sid == nullptr || !::ConvertSidToStringSidA(sid, &text)) return {};

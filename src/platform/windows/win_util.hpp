@@ -26,6 +26,10 @@ inline std::error_code last_error(DWORD code = ::GetLastError()) {
 // escaped, and backslashes doubled only where they precede a quote.
 std::string command_line(const std::vector<std::string>& argv);
 
+// The name of the event a DaemonEye process `pid` waits on for a stop
+// request (platform/stop_signals.hpp).
+std::wstring stop_event_name(std::int64_t pid);
+
 // "S-1-5-…" of `sid`; empty if it cannot be converted.
 std::string sid_string(PSID sid);
 
