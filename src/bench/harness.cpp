@@ -1,15 +1,10 @@
 #include "bench/harness.hpp"
 
-#include <sys/prctl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -17,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "eventbus/histogram.hpp"
+#include "platform/process_stats.hpp"
+#include "platform/user.hpp"
 
 namespace daemoneye::bench {
 
@@ -49,7 +46,7 @@ class RunNames {
  public:
   RunNames() {
     static std::atomic<unsigned> runs{0};
-    tag_ = fmt::format("{}-{}", ::getpid(), runs.fetch_add(1));
+    tag_ = fmt::format("{}-{}", platform::current_pid(), runs.fetch_add(1));
   }
   std::string subject(std::string_view what) const { return fmt::format("bench.{}.{}", tag_, what); }
   std::string client(std::string_view role) const { return fmt::format("bench-{}-{}", role, tag_); }
@@ -101,34 +98,6 @@ bool wait_for(Pred done, Clock::duration limit) {
   return true;
 }
 
-// CPU time (user + system) a process has used so far, in seconds; < 0 when
-// it cannot be read.
-double process_cpu_seconds(int pid) {
-  if (pid <= 0) return -1;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return -1;
-  // The command name (field 2) may hold spaces; fields are counted after it.
-  const auto close = line.rfind(')');
-  if (close == std::string::npos) return -1;
-  std::istringstream fields(line.substr(close + 2));
-  std::string skip;
-  for (int i = 3; i < 14; ++i) fields >> skip;
-  unsigned long long utime = 0, stime = 0;
-  if (!(fields >> utime >> stime)) return -1;
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-// Resident memory of a process in KiB; 0 when it cannot be read.
-std::uint64_t process_rss_kib(int pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.starts_with("VmRSS:")) return std::strtoull(line.c_str() + 6, nullptr, 10);
-  }
-  return 0;
-}
-
 // Background subscriptions that no benchmark message matches.
 std::vector<std::unique_ptr<Connection>> subscribe_noise(Peer& peer, std::uint32_t count, const RunNames& names) {
   constexpr std::uint32_t kPerConnection = 1000;
@@ -142,9 +111,9 @@ std::vector<std::unique_ptr<Connection>> subscribe_noise(Peer& peer, std::uint32
 
 class CpuMeter {
  public:
-  explicit CpuMeter(int pid) : pid_(pid), cpu0_(process_cpu_seconds(pid)), t0_(Clock::now()) {}
+  explicit CpuMeter(int pid) : pid_(pid), cpu0_(platform::process_cpu_seconds(pid)), t0_(Clock::now()) {}
   double percent() const {
-    const double cpu1 = process_cpu_seconds(pid_);
+    const double cpu1 = platform::process_cpu_seconds(pid_);
     const double wall = std::chrono::duration<double>(Clock::now() - t0_).count();
     if (cpu0_ < 0 || cpu1 < 0 || wall <= 0) return -1;
     return 100.0 * (cpu1 - cpu0_) / wall;
@@ -262,7 +231,7 @@ void run_latency(Peer& peer, const Options& o, Report& r, const RunNames& names)
   } else {
     // Paced: each message's send time is its intended time, so a late send
     // (or a stalled broker) shows as latency instead of being omitted.
-    ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    platform::request_precise_sleeps();
     const auto period = std::chrono::duration<double>(1.0 / o.rate);
     for (std::uint64_t seq = 0; !time_is_up(start, o, seq); ++seq) {
       const auto intended = start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(seq));
@@ -380,7 +349,7 @@ void run_stream(Peer& peer, const Options& o, Report& r, const RunNames& names) 
     return queue ? total : lowest;
   };
 
-  ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  platform::request_precise_sleeps();
   CpuMeter cpu(o.broker_pid);
   const auto start = Clock::now();
   const std::int64_t start_ns = now_ns();
@@ -489,9 +458,9 @@ void run_flood(Peer& peer, const Options& o, Report& r, const RunNames& names) {
     r.error = "the subscriber never saw a probe within the set-up time";
     return;
   }
-  r.broker_rss_start_kib = process_rss_kib(o.broker_pid);
+  r.broker_rss_start_kib = platform::process_resident_kib(o.broker_pid);
   std::uint64_t peak = r.broker_rss_start_kib;
-  ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  platform::request_precise_sleeps();
   CpuMeter cpu(o.broker_pid);
   const auto start = Clock::now();
   const auto period = std::chrono::duration<double>(1.0 / rate);
@@ -503,12 +472,12 @@ void run_flood(Peer& peer, const Options& o, Report& r, const RunNames& names) {
     write_header(buf, kData, seq, now_ns());
     pub->publish(subject, buf);
     if (o.broker_pid > 0 && Clock::now() >= next_sample) {
-      peak = std::max(peak, process_rss_kib(o.broker_pid));
+      peak = std::max(peak, platform::process_resident_kib(o.broker_pid));
       next_sample += 100ms;
     }
   }
   pub->flush();
-  if (o.broker_pid > 0) peak = std::max(peak, process_rss_kib(o.broker_pid));
+  if (o.broker_pid > 0) peak = std::max(peak, platform::process_resident_kib(o.broker_pid));
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   r.broker_cpu_percent = o.broker_pid > 0 ? cpu.percent() : -1;
   release.store(true);
@@ -578,7 +547,7 @@ Report run(Peer& peer, const Options& options) {
     } else {
       run_stream(peer, o, r, names);
     }
-    if (o.broker_pid > 0 && r.broker_rss_kib == 0) r.broker_rss_kib = process_rss_kib(o.broker_pid);
+    if (o.broker_pid > 0 && r.broker_rss_kib == 0) r.broker_rss_kib = platform::process_resident_kib(o.broker_pid);
   } catch (const std::exception& e) {
     r.error = e.what();
   }

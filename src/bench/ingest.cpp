@@ -1,10 +1,7 @@
 #include "bench/ingest.hpp"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <condition_variable>
-#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -18,6 +15,8 @@
 
 #include "collector/journal.hpp"
 #include "eventbus/histogram.hpp"
+#include "platform/files.hpp"
+#include "platform/user.hpp"
 #include "storage/event_store.hpp"
 
 namespace daemoneye::bench {
@@ -30,20 +29,6 @@ namespace eb = daemoneye::eventbus;
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
 }
-
-// A scratch directory removed at the end.
-struct Scratch {
-  std::filesystem::path path;
-  Scratch() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "daemoneye-ingest-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("cannot create a scratch directory");
-    path = tmpl;
-  }
-  ~Scratch() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
 
 std::string payload_of(std::uint64_t seq, std::size_t size) {
   std::string p = fmt::format(R"({{"seq":{},"path":"/bench/ingest/file-{}","pad":")", seq, seq);
@@ -70,8 +55,9 @@ storage::StoredEvent row_of(std::uint64_t seq, std::size_t size) {
 
 // The store alone: the same rows in transactions of 2,048.
 double store_ceiling(std::size_t size, std::uint64_t rows) {
-  Scratch dir;
-  auto store = storage::EventStore::open((dir.path / "ceiling.db").string(), storage::EventStore::Mode::read_write);
+  platform::ScratchDirectory dir("daemoneye-ingest-");
+  auto store =
+      storage::EventStore::open(platform::join_path(dir.path(), "ceiling.db"), storage::EventStore::Mode::read_write);
   std::vector<storage::StoredEvent> batch;
   const auto start = Clock::now();
   for (std::uint64_t s = 1; s <= rows; ++s) {
@@ -89,7 +75,7 @@ double store_ceiling(std::size_t size, std::uint64_t rows) {
 
 IngestReport run_ingest(const std::string& endpoint, const IngestOptions& o) {
   IngestReport r;
-  const std::string name = fmt::format("bench-ingest-{}-{}", ::getpid(), now_ns() % 1000000);
+  const std::string name = fmt::format("bench-ingest-{}-{}", platform::current_pid(), now_ns() % 1000000);
   const std::string epoch = std::to_string(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count());
@@ -133,8 +119,8 @@ IngestReport run_ingest(const std::string& endpoint, const IngestOptions& o) {
     return r;
   }
 
-  Scratch spool_dir;
-  collector::Journal journal((spool_dir.path / name).string());
+  platform::ScratchDirectory spool_dir("daemoneye-ingest-");
+  collector::Journal journal(platform::join_path(spool_dir.path(), name));
   eb::PublishOptions po;
   po.headers.emplace("collector-id", name);
   po.correlation.workflow_stage = "detection";

@@ -18,4 +18,17 @@ if(WIN32)
 endif()
 set(DAEMONEYE_PLATFORM_RESOURCE_SOURCES ${_dir}/resources_${DAEMONEYE_PLATFORM}.cpp)
 set(DAEMONEYE_PLATFORM_SPAWN_SOURCES ${_dir}/spawn_${DAEMONEYE_PLATFORM}.cpp ${_dir}/child_exits_${DAEMONEYE_PLATFORM}.cpp)
+# Files, directories and state locations: the event store (and, through it,
+# the benchmarks). files.cpp holds the OS-independent rules.
+set(DAEMONEYE_PLATFORM_FILES_SOURCES ${CMAKE_CURRENT_LIST_DIR}/files.cpp ${_dir}/files_${DAEMONEYE_PLATFORM}.cpp)
+# Other processes' CPU and memory use, and precise sleeps: the benchmarks.
+set(DAEMONEYE_PLATFORM_PROCESS_STATS_SOURCES ${_dir}/process_stats_${DAEMONEYE_PLATFORM}.cpp)
+# System libraries those need beyond the C++ runtime.
+if(WIN32)
+  set(DAEMONEYE_PLATFORM_FILES_LIBS shell32 ole32 uuid)  # SHGetKnownFolderPath, CoTaskMemFree, FOLDERID_*
+  set(DAEMONEYE_PLATFORM_PROCESS_STATS_LIBS winmm)       # timeBeginPeriod
+else()
+  set(DAEMONEYE_PLATFORM_FILES_LIBS)
+  set(DAEMONEYE_PLATFORM_PROCESS_STATS_LIBS)
+endif()
 unset(_dir)

@@ -1,14 +1,5 @@
 #include "storage/event_store.hpp"
 
-#include <fcntl.h>
-#include <pwd.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <utility>
@@ -16,11 +7,11 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include "platform/files.hpp"
 #include "storage/sqlite.hpp"
 
 namespace daemoneye::storage {
 
-namespace fs = std::filesystem;
 using detail::Database;
 using detail::ResetGuard;
 using detail::Statement;
@@ -103,31 +94,23 @@ constexpr const char* kInsertTask =
   throw std::runtime_error(fmt::format("cannot open event database {}: {}", path, reason));
 }
 
-// Creates the missing directories of `dir` with mode 0750 (before umask);
-// existing ones are left as they are.
-void create_directories(const fs::path& dir, const std::string& db_path) {
-  if (dir.empty()) return;
-  fs::path partial;
-  for (const auto& part : dir) {
-    partial /= part;
-    if (::mkdir(partial.c_str(), 0750) == 0 || errno == EEXIST) {
-      struct stat st {};
-      if (::stat(partial.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
-      fail_open(db_path, fmt::format("{} is not a directory", partial.string()));
-    }
-    fail_open(db_path, fmt::format("cannot create directory {}: {}", partial.string(), std::strerror(errno)));
-  }
+// Creates the missing directories of `dir`, with mode 0750 (before umask) on
+// POSIX, inheriting their parent's ACL on Windows; existing ones are left as
+// they are.
+void create_directories(const std::string& dir, const std::string& db_path) {
+  std::string failed;
+  const std::error_code ec = platform::create_directories(dir, 0750, failed);
+  if (!ec) return;
+  if (ec == std::errc::not_a_directory) fail_open(db_path, fmt::format("{} is not a directory", failed));
+  fail_open(db_path, fmt::format("cannot create directory {}: {}", failed, ec.message()));
 }
 
-// Creates the database file with mode 0640 so that the file (and the -wal and
-// -shm files, which SQLite gives the main file's mode) is not world-readable.
+// Creates the database file, if it is missing, with mode 0640 so that the
+// file (and the -wal and -shm files, which SQLite gives the main file's mode)
+// is not world-readable. On Windows all three inherit the directory's ACL.
 void create_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-  if (fd >= 0) {
-    ::close(fd);
-  } else if (errno != EEXIST) {
-    fail_open(path, std::strerror(errno));
-  }
+  const std::error_code ec = platform::create_file_exclusively(path, 0640);
+  if (ec && ec != std::errc::file_exists) fail_open(path, ec.message());
 }
 
 std::string tags_json(const std::map<std::string, std::string>& tags) {
@@ -216,30 +199,14 @@ void bind_filters(Statement& s, const EventQuery& q, bool events) {
 
 }  // namespace
 
-namespace detail {
-
-std::string default_database_path(bool root, const std::string& daemoneye_db, const std::string& xdg_state_home,
-                                  const std::string& home) {
-  if (!daemoneye_db.empty()) return daemoneye_db;
-  if (root) return "/var/lib/daemoneye/events.db";
-  // The XDG spec says relative values are invalid and must be ignored.
-  if (!xdg_state_home.empty() && xdg_state_home.front() == '/') return xdg_state_home + "/daemoneye/events.db";
-  if (home.empty()) throw std::runtime_error("no default event database path: set $DAEMONEYE_DB or $HOME");
-  return home + "/.local/state/daemoneye/events.db";
-}
-
-}  // namespace detail
-
 std::string default_database_path() {
-  const auto env = [](const char* name) -> std::string {
-    const char* v = std::getenv(name);
-    return v != nullptr ? v : "";
-  };
-  std::string home = env("HOME");
-  if (home.empty()) {
-    if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_dir != nullptr) home = pw->pw_dir;
+  if (std::string db = platform::environment_variable("DAEMONEYE_DB"); !db.empty()) return db;
+  const std::string dir = platform::state_directory("DaemonEye");
+  if (dir.empty()) {
+    throw std::runtime_error(
+        "no default event database path (the user's home directory is unknown): set $DAEMONEYE_DB");
   }
-  return detail::default_database_path(::geteuid() == 0, env("DAEMONEYE_DB"), env("XDG_STATE_HOME"), home);
+  return platform::join_path(dir, "events.db");
 }
 
 struct EventStore::Impl {
@@ -337,14 +304,15 @@ EventStore EventStore::open(const std::string& path, Mode mode) {
   };
 
   if (mode == Mode::read_write) {
-    create_directories(fs::path(path).parent_path(), path);
+    create_directories(platform::parent_directory(path), path);
     create_file(path);
     impl->db = check(Database::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX));
   } else {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
-      if (errno == ENOENT) throw std::runtime_error(fmt::format("no event database at {}", path));
-      fail_open(path, std::strerror(errno));
+    if (const std::error_code ec = platform::check_exists(path)) {
+      if (ec == std::errc::no_such_file_or_directory) {
+        throw std::runtime_error(fmt::format("no event database at {}", path));
+      }
+      fail_open(path, ec.message());
     }
     impl->db = check(Database::open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX));
   }

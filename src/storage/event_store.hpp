@@ -83,17 +83,17 @@ struct EventQuery {
 const std::error_category& sqlite_category() noexcept;
 
 // Where the agent keeps its database and where the CLI looks for it:
-// $DAEMONEYE_DB if set; else, for root, /var/lib/daemoneye/events.db; else
-// $XDG_STATE_HOME/daemoneye/events.db (if that variable holds an absolute
-// path) or $HOME/.local/state/daemoneye/events.db. Throws std::runtime_error
-// when none applies (no HOME and no passwd entry).
+// $DAEMONEYE_DB if set; else events.db in DaemonEye's state directory
+// (platform::state_directory), that is
+//   POSIX:   for root, /var/lib/daemoneye/events.db; else
+//            $XDG_STATE_HOME/daemoneye/events.db (if that variable holds an
+//            absolute path) or $HOME/.local/state/daemoneye/events.db;
+//   Windows: for an elevated process (or LocalSystem),
+//            %ProgramData%\DaemonEye\events.db; else
+//            %LOCALAPPDATA%\DaemonEye\events.db.
+// Throws std::runtime_error when none applies (no home directory is known:
+// no HOME and no passwd entry; no local application data folder).
 std::string default_database_path();
-
-namespace detail {
-// The rule of default_database_path() over given facts (empty: unset), for tests.
-std::string default_database_path(bool root, const std::string& daemoneye_db, const std::string& xdg_state_home,
-                                  const std::string& home);
-}  // namespace detail
 
 // A connection to the event database.
 //
@@ -127,7 +127,11 @@ class EventStore {
   // database file (0640) and the schema (migrating a version 1 database to
   // version 2 in place), and switches the database to WAL
   // with synchronous=NORMAL (a crash may lose the last transactions, never
-  // corrupt the file). read_only requires an existing DaemonEye database.
+  // corrupt the file); on Windows the new directories and the file inherit
+  // their parent's ACL instead of those modes (under %ProgramData% that lets
+  // local users read the database: an installation that must prevent it
+  // creates the directory with a narrower ACL first). read_only requires an
+  // existing DaemonEye database.
   // Both refuse a database of a newer schema version and a SQLite file that
   // is not a DaemonEye database. Throws std::runtime_error with a one-line
   // reason that names the path.

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "platform/files.hpp"
 #include "process.hpp"
 
 namespace daemoneye::storage {
@@ -431,30 +432,44 @@ TEST(EventStoreOpen, MissingDatabaseReadOnlySaysSo) {
   EXPECT_NE(::access(path.c_str(), F_OK), 0) << "read-only open creates nothing";
 }
 
-TEST(DefaultDatabasePath, DaemoneyeDbWinsThenRootThenXdgStateThenHome) {
-  using detail::default_database_path;
-  EXPECT_EQ(default_database_path(true, "/x/events.db", "/srv/state", "/home/op"), "/x/events.db");
-  EXPECT_EQ(default_database_path(false, "/x/events.db", "", ""), "/x/events.db");
-  EXPECT_EQ(default_database_path(true, "", "/srv/state", "/home/op"), "/var/lib/daemoneye/events.db");
-  EXPECT_EQ(default_database_path(false, "", "/srv/state", "/home/op"), "/srv/state/daemoneye/events.db");
-  EXPECT_EQ(default_database_path(false, "", "", "/home/op"), "/home/op/.local/state/daemoneye/events.db");
-  EXPECT_EQ(default_database_path(false, "", "relative/state", "/home/op"), "/home/op/.local/state/daemoneye/events.db")
+TEST(DefaultDatabasePath, PosixStateDirectoryIsVarLibForRootThenXdgStateThenHome) {
+  using platform::detail::posix_state_directory;
+  EXPECT_EQ(posix_state_directory(true, "DaemonEye", "/srv/state", "/home/op"), "/var/lib/daemoneye");
+  EXPECT_EQ(posix_state_directory(false, "DaemonEye", "/srv/state", "/home/op"), "/srv/state/daemoneye");
+  EXPECT_EQ(posix_state_directory(false, "DaemonEye", "", "/home/op"), "/home/op/.local/state/daemoneye");
+  EXPECT_EQ(posix_state_directory(false, "DaemonEye", "relative/state", "/home/op"), "/home/op/.local/state/daemoneye")
       << "a relative XDG_STATE_HOME is ignored, as the XDG spec says";
-  EXPECT_THROW(default_database_path(false, "", "", ""), std::runtime_error);
+  EXPECT_EQ(posix_state_directory(false, "DaemonEye", "", ""), "") << "no home directory: no default";
+}
+
+TEST(DefaultDatabasePath, WindowsStateDirectoryIsProgramDataWhenPrivilegedElseLocalAppData) {
+  using platform::detail::windows_state_directory;
+  EXPECT_EQ(windows_state_directory(true, "DaemonEye", "C:\\ProgramData", "C:\\Users\\op\\AppData\\Local"),
+            "C:\\ProgramData\\DaemonEye");
+  EXPECT_EQ(windows_state_directory(false, "DaemonEye", "C:\\ProgramData", "C:\\Users\\op\\AppData\\Local"),
+            "C:\\Users\\op\\AppData\\Local\\DaemonEye");
+  EXPECT_EQ(windows_state_directory(false, "DaemonEye", "C:\\ProgramData", ""), "")
+      << "no local application data: no default";
+}
+
+TEST(DefaultDatabasePath, IsEventsDbInTheStateDirectory) {
+  const std::string saved = platform::environment_variable("DAEMONEYE_DB");
+  platform::set_environment_variable("DAEMONEYE_DB", "");
+  const std::string dir = platform::state_directory("DaemonEye");
+  if (!dir.empty()) {
+    EXPECT_EQ(default_database_path(), platform::join_path(dir, "events.db"));
+  } else {
+    EXPECT_THROW(default_database_path(), std::runtime_error);
+  }
+  platform::set_environment_variable("DAEMONEYE_DB", saved);
 }
 
 TEST(DefaultDatabasePath, DaemoneyeDbEnvironmentVariableIsUsed) {
-  const char* old = std::getenv("DAEMONEYE_DB");
-  const std::string saved = old != nullptr ? old : "";
-  ::setenv("DAEMONEYE_DB", "/tmp/daemoneye-test/events.db", 1);
+  const std::string saved = platform::environment_variable("DAEMONEYE_DB");
+  platform::set_environment_variable("DAEMONEYE_DB", "/tmp/daemoneye-test/events.db");
   EXPECT_EQ(default_database_path(), "/tmp/daemoneye-test/events.db");
-  if (old != nullptr) {
-    ::setenv("DAEMONEYE_DB", saved.c_str(), 1);
-  } else {
-    ::unsetenv("DAEMONEYE_DB");
-  }
+  platform::set_environment_variable("DAEMONEYE_DB", saved);
 }
-
 
 TEST_F(EventStoreTest, AnEventWhoseMessageIdIsStoredIsNotStoredAgain) {
   auto a = event(kT0, "events.filesystem.created", "c1");
