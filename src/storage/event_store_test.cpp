@@ -315,6 +315,9 @@ TEST_F(EventStoreTest, DatabaseIsInWalModeWithPrivatePermissions) {
   RawDb raw(path_);
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.text("PRAGMA user_version"), std::to_string(EventStore::kSchemaVersion));
+#ifdef _WIN32
+  GTEST_SKIP() << "Windows: the database inherits its directory's ACL (see event_store.hpp); no mode bits to check";
+#endif
   struct stat st {};
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0027, 0u) << "no access for others, no writes for the group";
