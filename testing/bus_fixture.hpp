@@ -11,6 +11,7 @@
 #include <asio/io_context.hpp>
 
 #include "broker/broker.hpp"
+#include "bus_address.hpp"
 #include "process.hpp"
 
 namespace daemoneye::testing {
@@ -20,15 +21,22 @@ std::string agent_binary();
 std::string cli_binary();
 
 // `daemoneye-agent --broker-only` on a socket in `dir`; the constructor
-// returns once the socket accepts connections.
+// returns once the socket accepts connections. With Transport::tcp it also
+// listens on a loopback port of its choosing, its token file in `dir`, and
+// returns once that port is known.
 class BrokerProcess {
  public:
-  BrokerProcess(const TempDir& dir, std::vector<std::string> extra_args = {});
+  BrokerProcess(const TempDir& dir, std::vector<std::string> extra_args = {},
+                Transport clients = Transport::unix_socket);
   const std::string& socket() const noexcept { return socket_; }
+  // Where clients of the chosen transport connect (the socket, or the TCP
+  // port with the token file).
+  const BusAddress& bus() const noexcept { return bus_; }
   Process& process() noexcept { return *proc_; }
 
  private:
   std::string socket_;
+  BusAddress bus_;
   std::unique_ptr<Process> proc_;
 };
 
@@ -47,8 +55,9 @@ class InProcessBroker {
   std::thread thread_;
 };
 
-// Runs daemoneye-cli with `args`, adding --socket; output files go to `dir`.
-std::unique_ptr<Process> start_cli(const TempDir& dir, const std::string& socket, std::vector<std::string> args,
+// Runs daemoneye-cli with `args`, adding --socket (and --token-file for
+// TCP); output files go to `dir`.
+std::unique_ptr<Process> start_cli(const TempDir& dir, const BusAddress& bus, std::vector<std::string> args,
                                    const std::string& label = "cli", const std::string& stdin_file = {});
 
 // True once a connect to the unix socket at `path` succeeds.

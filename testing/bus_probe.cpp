@@ -9,9 +9,9 @@
 
 namespace daemoneye::testing {
 
-std::optional<nlohmann::json> broker_stats(const std::string& socket, std::chrono::milliseconds timeout) {
+std::optional<nlohmann::json> broker_stats(const BusAddress& bus, std::chrono::milliseconds timeout) {
   try {
-    RawClient c(socket);
+    RawClient c(bus);
     const v1::Welcome w = c.handshake("");
     v1::Frame req = publish_frame("control.bus.stats", "", 1);
     req.mutable_publish()->mutable_envelope()->set_reply_to("_inbox." + std::to_string(w.client_id()) + ".1");
@@ -72,10 +72,10 @@ bool wait_client_gone(const std::string& socket, const std::string& name, std::c
       socket, [&](const nlohmann::json& s) { return find_client(s, name) == nullptr; }, timeout);
 }
 
-CliResult run_cli(const TempDir& dir, const std::string& socket, std::vector<std::string> args,
+CliResult run_cli(const TempDir& dir, const BusAddress& bus, std::vector<std::string> args,
                   std::chrono::milliseconds timeout, const std::string& label) {
   const auto start = std::chrono::steady_clock::now();
-  auto p = start_cli(dir, socket, std::move(args), label);
+  auto p = start_cli(dir, bus, std::move(args), label);
   CliResult r;
   auto code = p->wait(timeout);
   r.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);

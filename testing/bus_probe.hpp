@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bus_address.hpp"
 #include "process.hpp"
 
 namespace daemoneye::testing {
@@ -21,7 +22,7 @@ namespace daemoneye::testing {
 // for on topic control.bus.stats over a fresh connection; nullopt if the
 // broker does not answer within `timeout`. Each call is one short-lived
 // client (named by the broker, "client-<id>").
-std::optional<nlohmann::json> broker_stats(const std::string& socket,
+std::optional<nlohmann::json> broker_stats(const BusAddress& bus,
                                            std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
 // Polls broker_stats until `pred` holds for a document; the last document
@@ -51,7 +52,7 @@ struct CliResult {
   std::string err;
   std::chrono::milliseconds elapsed{0};
 };
-CliResult run_cli(const TempDir& dir, const std::string& socket, std::vector<std::string> args,
+CliResult run_cli(const TempDir& dir, const BusAddress& bus, std::vector<std::string> args,
                   std::chrono::milliseconds timeout = std::chrono::seconds(10), const std::string& label = "cli");
 
 // "<prefix>1" .. "<prefix><n>".

@@ -1,6 +1,8 @@
 #include "raw_client.hpp"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -9,6 +11,8 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+
+#include "auth_token.hpp"
 
 namespace daemoneye::testing {
 
@@ -68,23 +72,44 @@ v1::Frame goodbye_frame() {
   return f;
 }
 
-RawClient::RawClient(const std::string& socket_path) {
-  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+RawClient::RawClient(const BusAddress& bus) {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+  if (bus.tcp()) {  // tcp:127.0.0.1:PORT, as the fixtures make it
+    const std::size_t colon = bus.endpoint.rfind(':');
+    auto* in = reinterpret_cast<sockaddr_in*>(&storage);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(static_cast<std::uint16_t>(std::stoul(bus.endpoint.substr(colon + 1))));
+    if (::inet_pton(AF_INET, bus.endpoint.substr(4, colon - 4).c_str(), &in->sin_addr) != 1) {
+      throw std::runtime_error("not an IPv4 tcp endpoint: " + bus.endpoint);
+    }
+    len = sizeof(sockaddr_in);
+    if (!bus.token_file.empty()) {
+      auto t = eventbus::detail::read_token_file(bus.token_file);
+      if (!t) throw std::runtime_error(t.describe());
+      token_ = *t;
+    }
+  } else {
+    auto* un = reinterpret_cast<sockaddr_un*>(&storage);
+    un->sun_family = AF_UNIX;
+    if (bus.endpoint.size() >= sizeof un->sun_path) throw std::runtime_error("socket path too long");
+    std::memcpy(un->sun_path, bus.endpoint.c_str(), bus.endpoint.size() + 1);
+    len = sizeof(sockaddr_un);
+  }
+  fd_ = ::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (socket_path.size() >= sizeof addr.sun_path) throw std::runtime_error("socket path too long");
-  std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&storage), len) != 0) {
     const int err = errno;
     ::close(fd_);
     fd_ = -1;
-    throw std::runtime_error("connect " + socket_path + ": " + std::strerror(err));
+    throw std::runtime_error("connect " + bus.endpoint + ": " + std::strerror(err));
   }
   ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
 }
 
-RawClient::~RawClient() { close(); }
+RawClient::~RawClient() {
+  close();
+}
 
 void RawClient::close() {
   if (fd_ >= 0) ::close(fd_);
@@ -193,8 +218,14 @@ bool RawClient::wait_closed(std::chrono::milliseconds timeout) {
   return true;
 }
 
+v1::Frame RawClient::hello(const std::string& client_name, std::uint32_t protocol_version) const {
+  v1::Frame f = hello_frame(client_name, protocol_version);
+  if (!token_.empty()) f.mutable_hello()->set_auth_token(token_);
+  return f;
+}
+
 v1::Welcome RawClient::handshake(const std::string& client_name, std::uint32_t protocol_version) {
-  if (!send(hello_frame(client_name, protocol_version))) throw std::runtime_error("cannot send hello");
+  if (!send(hello(client_name, protocol_version))) throw std::runtime_error("cannot send hello");
   auto f = read_frame(std::chrono::seconds(5));
   if (!f) throw std::runtime_error("no answer to hello");
   if (f->has_error()) throw std::runtime_error("hello refused: " + f->error().message());

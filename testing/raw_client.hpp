@@ -1,7 +1,8 @@
 #pragma once
 // A hand-driven protocol client for tests: writes exactly the bytes a test
 // asks for (whole frames, pieces of frames, garbage) to the broker's unix
-// socket and reads the broker's frames back, with deadlines on every wait.
+// socket or TCP port and reads the broker's frames back, with deadlines on
+// every wait.
 // It never answers anything by itself (no pongs), so it can also play a
 // client that went silent.
 
@@ -12,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "bus_address.hpp"
 #include "daemoneye/eventbus/v1/eventbus.pb.h"
 
 namespace daemoneye::testing {
@@ -34,8 +36,10 @@ v1::Frame goodbye_frame();
 
 class RawClient {
  public:
-  // Connects to the unix socket at `socket_path`; throws std::runtime_error on failure.
-  explicit RawClient(const std::string& socket_path);
+  // Connects to the unix socket at `bus.endpoint`, or to its tcp:HOST:PORT
+  // (then reading the broker's token from `bus.token_file`, for hello());
+  // throws std::runtime_error on failure.
+  explicit RawClient(const BusAddress& bus);
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
@@ -63,8 +67,11 @@ class RawClient {
   bool wait_closed(std::chrono::milliseconds timeout);
   bool closed() const noexcept { return eof_; }
 
-  // Hello, then the broker's answer: the Welcome, or throws std::runtime_error
-  // holding the Error the broker sent instead.
+  // hello_frame(), carrying the broker's token on TCP.
+  v1::Frame hello(const std::string& client_name, std::uint32_t protocol_version = 1) const;
+
+  // hello(), then the broker's answer: the Welcome, or throws
+  // std::runtime_error holding the Error the broker sent instead.
   v1::Welcome handshake(const std::string& client_name, std::uint32_t protocol_version = 1);
 
   // Sends a Ping and waits for the Pong: the connection is alive and the
@@ -79,6 +86,7 @@ class RawClient {
   bool fill(std::chrono::milliseconds timeout);
 
   int fd_ = -1;
+  std::string token_;  // TCP: the broker's token
   std::string buf_;
   bool eof_ = false;
   std::size_t undecodable_ = 0;

@@ -75,6 +75,9 @@ int parse_command_line(int argc, char** argv, AgentConfig& cfg) {
                                      "default $DAEMONEYE_SOCKET, $XDG_RUNTIME_DIR/daemoneye/eventbus.sock, "
                                      "/run/daemoneye/eventbus.sock");
   app.add_option("--listen", extra, "Additional endpoint to listen on (repeatable), e.g. tcp:127.0.0.1:4222");
+  app.add_option("--token-file", b.token_file,
+                 "Where TCP endpoints' client token is written (readable by this user only; new at every start); "
+                 "default $DAEMONEYE_TOKEN_FILE, else eventbus-tcp-PORT.token beside the default socket");
   app.add_option("--socket-mode", mode, "Permission bits of the socket file (octal)")->capture_default_str();
   app.add_option("--log-level", cfg.log_level, "trace|debug|info|warn|error|off")->capture_default_str();
   app.add_option("--max-frame-bytes", b.max_frame_bytes, "Largest frame accepted")->capture_default_str();
@@ -143,6 +146,7 @@ int run(const AgentConfig& config) {
   if (!config.broker_only) {
     Settings settings = config.settings;
     if (settings.database.empty()) settings.database = storage::default_database_path();
+    settings.token_file = config.broker.token_file;
     coordinator = std::make_unique<Coordinator>(
         io, std::move(settings), broker.endpoints().front(), config.log_level,
         [&broker](std::int64_t pid, std::uint64_t start_time, const std::string& role) {

@@ -126,6 +126,11 @@ std::shared_ptr<const broker::AccessPolicy> load_config(const std::string& path,
   if (const toml::table* b = root["broker"].as_table()) {
     if (auto s = (*b)["socket"].value<std::string>()) endpoint = *s;
     for (auto& l : string_list(path, *b, "listen")) o.endpoints.push_back(l);
+    if (const toml::node* t = b->get("token_file")) {
+      auto text = t->value<std::string>();
+      if (!text) bad(path, "broker.token_file must be a string (a file path)");
+      o.token_file = *text;
+    }
     if (const toml::node* m = b->get("socket_mode")) {
       auto text = m->value<std::string>();
       if (!text) bad(path, "broker.socket_mode must be an octal string such as \"0600\"");

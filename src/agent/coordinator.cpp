@@ -250,6 +250,7 @@ asio::awaitable<void> Coordinator::Impl::start() {
 
   eb::ClientOptions co;
   co.endpoint = endpoint_;
+  co.token_file = settings_.token_file;
   co.name = "daemoneye-agent";
   co.reconnect = true;
   auto connected = co_await eb::Client::connect(io_.get_executor(), co);
@@ -324,6 +325,7 @@ asio::awaitable<void> Coordinator::Impl::start() {
                                     spec.strategy,
                                     "--log-level",
                                     log_level_};
+      if (!settings_.token_file.empty()) argv.insert(argv.end(), {"--token-file", settings_.token_file});
       if (storage_) {
         // Results count as delivered only once committed: see confirm().
         argv.insert(argv.end(), {"--durable", "--max-unconfirmed-msgs", std::to_string(spec.max_unconfirmed_msgs),

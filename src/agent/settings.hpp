@@ -88,6 +88,11 @@ struct Settings {
   std::chrono::hours retention{24 * 7};   // stored results older than this are pruned
   milliseconds task_deadline{60000};      // default deadline of a task
   std::uint32_t max_pending_tasks = 10000;
+  // The broker's token file ([broker] token_file, --token-file), for the
+  // agent's own clients and the collectors it starts when its endpoint is
+  // TCP; empty: token_file_for()'s default. Set by the agent, not read from
+  // the tables above.
+  std::string token_file;
 };
 
 // The embedded defaults.

@@ -12,9 +12,11 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <daemoneye/eventbus/endpoint.hpp>
 #include <daemoneye/eventbus/topics.hpp>
 
 #include "asio_compat.hpp"
+#include "auth_token.hpp"
 #include "daemoneye/eventbus/v1/eventbus.pb.h"
 
 namespace daemoneye::broker {
@@ -66,18 +68,43 @@ Broker::Impl::Impl(asio::io_context& io, BrokerOptions options)
   policy_->validate();
 }
 
+Broker::Impl::~Impl() { remove_token_files(); }
+
 void Broker::Impl::start() {
   eb::transport::ListenOptions lo;
   lo.socket_mode = opt_.socket_mode;
+  std::vector<bool> tcp;
   for (const auto& text : opt_.endpoints) {
     auto ep = eb::transport::parse_endpoint(text);
     if (!ep) throw std::system_error(ep.error(), "cannot listen on " + text + ": " + ep.detail());
     listeners_.push_back(eb::transport::listen(io_.get_executor(), *ep, lo));
+    tcp.push_back(ep->kind == eb::transport::Endpoint::Kind::tcp);
     spdlog::info("broker listening on {}", listeners_.back()->describe());
+    // Written once the port is bound (it names the default file) and before
+    // anything is accepted; a client that connects in between and finds no
+    // file yet retries.
+    if (tcp.back()) write_token_file(listeners_.back()->describe());
   }
   started_at_ = now_ = Clock::now();
-  for (auto& l : listeners_) asio::co_spawn(io_, accept_loop(l.get()), asio::detached);
+  for (std::size_t i = 0; i < listeners_.size(); ++i) {
+    asio::co_spawn(io_, accept_loop(listeners_[i].get(), tcp[i]), asio::detached);
+  }
   asio::co_spawn(io_, housekeeping(), asio::detached);
+}
+
+void Broker::Impl::write_token_file(const std::string& listener_endpoint) {
+  if (token_.empty()) token_ = eb::detail::new_token();
+  const std::string path = eb::token_file_for(listener_endpoint, opt_.token_file);
+  for (const auto& [written, stamp] : token_files_) {
+    if (written == path) return;  // several TCP listeners, one file: one token serves them all
+  }
+  token_files_.emplace_back(path, platform::write_private_file(path, token_ + "\n"));
+  spdlog::info("TCP clients of {} authenticate with the token in {}", listener_endpoint, path);
+}
+
+void Broker::Impl::remove_token_files() noexcept {
+  for (const auto& [path, stamp] : token_files_) platform::remove_private_file(path, stamp);
+  token_files_.clear();
 }
 
 std::vector<std::string> Broker::Impl::endpoints() const {
@@ -86,7 +113,7 @@ std::vector<std::string> Broker::Impl::endpoints() const {
   return out;
 }
 
-asio::awaitable<void> Broker::Impl::accept_loop(eb::transport::Listener* listener) {
+asio::awaitable<void> Broker::Impl::accept_loop(eb::transport::Listener* listener, bool tcp) {
   Clock::time_point last_exhaustion_log{};
   asio::steady_timer pause(io_);
   while (!stopping_) {
@@ -105,7 +132,7 @@ asio::awaitable<void> Broker::Impl::accept_loop(eb::transport::Listener* listene
       co_await pause.async_wait(aio::use_tuple);
       continue;
     }
-    adopt(std::move(*r));
+    adopt(std::move(*r), tcp);
   }
 }
 
@@ -122,7 +149,7 @@ void Broker::Impl::refuse_connection(std::unique_ptr<eb::transport::Stream> stre
   asio::co_spawn(io_, refuse(std::move(stream), std::move(frame)), asio::detached);
 }
 
-void Broker::Impl::adopt(std::unique_ptr<eb::transport::Stream> stream) {
+void Broker::Impl::adopt(std::unique_ptr<eb::transport::Stream> stream, bool needs_token) {
   now_ = Clock::now();
   if (conns_.size() >= opt_.max_connections) {
     refuse_connection(std::move(stream),
@@ -132,6 +159,7 @@ void Broker::Impl::adopt(std::unique_ptr<eb::transport::Stream> stream) {
   auto c = std::make_shared<Connection>(io_.get_executor(), std::move(stream));
   c->id = next_conn_id_++;
   c->peer = c->stream->peer();
+  c->needs_token = needs_token;
   if (!quota_exempt(*c)) {
     UidUsage& u = usage_of(*c);
     if (u.connections >= opt_.max_connections_per_uid) {
@@ -402,9 +430,14 @@ void Broker::Impl::send_error(Connection& c, eb::errc code, std::string message,
 
 void Broker::Impl::fail(Connection& c, eb::errc code, std::string message, int op, std::uint64_t ref) {
   if (c.dead || c.closing) return;
+  spdlog::warn("closing connection {} ({}): {}", c.id, c.name.empty() ? c.stream->describe() : c.name, message);
+  end_with_error(c, code, std::move(message), op, ref);
+}
+
+void Broker::Impl::end_with_error(Connection& c, eb::errc code, std::string message, int op, std::uint64_t ref) {
+  if (c.dead || c.closing) return;
   ++counters_.errors_sent;
   ++c.errors_sent;
-  spdlog::warn("closing connection {} ({}): {}", c.id, c.name.empty() ? c.stream->describe() : c.name, message);
   v1::Error err;
   err.set_code(static_cast<v1::ErrorCode>(static_cast<int>(code)));
   err.set_message(message);
@@ -509,6 +542,7 @@ asio::awaitable<void> Broker::Impl::shutdown() {
   stopping_ = true;
   spdlog::info("broker shutting down: {} connections", conns_.size());
   for (auto& l : listeners_) l->close();
+  remove_token_files();
   housekeeping_timer_.cancel();
   now_ = Clock::now();
   std::vector<std::shared_ptr<Connection>> all;

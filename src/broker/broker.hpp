@@ -29,6 +29,9 @@ namespace daemoneye::broker {
 struct BrokerOptions {
   std::vector<std::string> endpoints;            // see resolve_endpoint(); may be empty when streams are adopted
   std::uint32_t socket_mode = 0600;
+  // Where TCP listeners' token is written (see token_file_for()); empty:
+  // $DAEMONEYE_TOKEN_FILE, else the default file for each TCP port.
+  std::string token_file;
   std::uint32_t max_frame_bytes = 1u << 20;      // 1 MiB
   std::uint32_t max_connections = 1024;
   std::uint32_t max_subscriptions = 1024;        // per connection
@@ -72,17 +75,21 @@ class Broker {
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
-  // Binds every endpoint and starts accepting. Throws std::system_error with
-  // a one-line message on failure (errc::broker_running if a live broker
-  // already owns an endpoint).
+  // Binds every endpoint and starts accepting. With a TCP endpoint, makes a
+  // new token and writes it to the token file of each TCP listener (readable
+  // by this user only); a TCP client must present it in its Hello, and then
+  // acts as this user. Throws std::system_error with a one-line message on
+  // failure (errc::broker_running if a live broker already owns an endpoint).
   void start();
 
   // Serves a connection that arrived some other way (a socketpair from a
-  // spawned process, an in-memory stream in a fuzzer) as if accepted.
+  // spawned process, an in-memory stream in a fuzzer) as if accepted from a
+  // local (not TCP) listener: its peer is whoever stream->peer() says.
   void adopt(std::unique_ptr<eventbus::transport::Stream> stream);
 
-  // Stops accepting (removing socket files), says Goodbye to every client,
-  // flushes what can be flushed within drain_timeout, then closes everything.
+  // Stops accepting (removing socket files and token files), says Goodbye to
+  // every client, flushes what can be flushed within drain_timeout, then
+  // closes everything.
   asio::awaitable<void> shutdown();
 
   // Replaces the access policy. Every connection's rights are recomputed;

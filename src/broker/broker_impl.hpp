@@ -24,6 +24,7 @@
 #include "broker/broker.hpp"
 #include "codec.hpp"
 #include "histogram.hpp"
+#include "platform/secrets.hpp"
 #include "topic_trie.hpp"
 #include "transport/transport.hpp"
 
@@ -188,6 +189,9 @@ struct Connection : std::enable_shared_from_this<Connection> {
   std::string client_version;
   std::unique_ptr<eb::transport::Stream> stream;
   eb::transport::PeerCredentials peer;
+  // Accepted on a TCP listener: its Hello must carry the broker's token,
+  // which makes `peer` the broker's own user (with no pid).
+  bool needs_token = false;
   Clock::time_point accepted_at{};
   Clock::time_point last_rx{};
   Clock::time_point closing_since{};
@@ -260,11 +264,13 @@ struct Counters {
   std::uint64_t deliveries = 0, dropped = 0, redelivered = 0, dead_lettered = 0;
   std::uint64_t no_responders = 0, malformed = 0, limit_hits = 0, errors_sent = 0;
   std::uint64_t heartbeat_timeouts = 0, denied = 0, rate_limited = 0, slow_consumers = 0;
+  std::uint64_t auth_failures = 0;  // TCP hellos without the right token
 };
 
 class Broker::Impl {
  public:
   Impl(asio::io_context& io, BrokerOptions options);
+  ~Impl();
 
   void start();
   asio::awaitable<void> shutdown();
@@ -274,8 +280,10 @@ class Broker::Impl {
   void vouch(std::int64_t pid, std::uint64_t start_time, std::string role);
 
   // ---- connection lifecycle (broker.cpp)
-  asio::awaitable<void> accept_loop(eb::transport::Listener* listener);
-  void adopt(std::unique_ptr<eb::transport::Stream> stream);
+  asio::awaitable<void> accept_loop(eb::transport::Listener* listener, bool tcp);
+  void adopt(std::unique_ptr<eb::transport::Stream> stream, bool needs_token = false);
+  void write_token_file(const std::string& listener_endpoint);
+  void remove_token_files() noexcept;
   void refuse_connection(std::unique_ptr<eb::transport::Stream> stream, std::string message);
   asio::awaitable<void> reader(std::shared_ptr<Connection> c);
   asio::awaitable<void> writer(std::shared_ptr<Connection> c);
@@ -283,6 +291,8 @@ class Broker::Impl {
   asio::awaitable<void> housekeeping();
   void close_connection(Connection& c, std::string reason);
   void fail(Connection& c, eb::errc code, std::string message, int op = 0, std::uint64_t ref = 0);
+  // fail() without the log line, for callers that log (rate-limited) themselves.
+  void end_with_error(Connection& c, eb::errc code, std::string message, int op = 0, std::uint64_t ref = 0);
   void send_error(Connection& c, eb::errc code, std::string message, int op, std::uint64_t ref);
   void send_control(Connection& c, eb::detail::FrameKind kind, const google::protobuf::MessageLite& msg);
   void mark_dirty(Connection& c);
@@ -291,6 +301,9 @@ class Broker::Impl {
   // ---- frames (routing.cpp)
   void handle_frame(Connection& c, std::string_view frame);
   void on_hello(Connection& c, std::string_view body);
+  // TCP: true if `token` is the broker's; the connection then acts as the
+  // broker's own user. Otherwise it is refused, counted and logged (rate-limited).
+  bool authenticate(Connection& c, std::string_view token);
   void on_publish(Connection& c, std::string_view body);
   void on_subscribe(Connection& c, std::string_view body);
   void on_unsubscribe(Connection& c, std::string_view body);
@@ -369,6 +382,12 @@ class Broker::Impl {
   std::unordered_map<std::int64_t, std::pair<std::uint64_t, std::string>> vouched_;  // pid -> (start time, role)
   std::unordered_map<std::uint32_t, UidUsage> uids_;  // restricted identities only
   platform::UserId owner_;  // the user this broker runs as
+  // TCP authentication: the token of this start (empty without a TCP
+  // listener) and the files it was written to, removed at shutdown.
+  std::string token_;
+  std::vector<std::pair<std::string, platform::FileStamp>> token_files_;
+  Clock::time_point last_auth_log_{};
+  std::uint64_t auth_failures_unlogged_ = 0;
   bool quota_exempt(const Connection& c) const noexcept {
     return c.peer.known && c.peer.uid == owner_.uid && same_sid(c.peer.sid, owner_.sid);
   }

@@ -10,6 +10,7 @@
 #include <daemoneye/eventbus/topic.hpp>
 #include <daemoneye/eventbus/topics.hpp>
 
+#include "auth_token.hpp"
 #include "broker/broker_impl.hpp"
 #include "daemoneye/eventbus/v1/eventbus.pb.h"
 
@@ -144,6 +145,50 @@ void Broker::Impl::violation(Connection& c, eb::errc code, std::string message, 
   send_error(c, code, std::move(message), op, ref);
 }
 
+bool Broker::Impl::authenticate(Connection& c, std::string_view token) {
+  if (!token_.empty() && eb::detail::same_token(token, token_)) {
+    // Only the broker's user (or an administrator) can read the token file:
+    // the connection acts as that user. Its pid stays unknown, so it is never
+    // taken for a process the agent vouched for.
+    if (c.uid_counted) {  // leave the quota shared by unidentified peers before `peer` changes
+      UidUsage& u = usage_of(c);
+      --u.connections;
+      u.pending_bytes -= c.out_bytes;
+      c.uid_counted = false;
+      c.uid_usage = nullptr;
+      c.bucket = TokenBucket{};
+    }
+    c.peer.known = true;
+    c.peer.pid = -1;
+    c.peer.start_time = 0;
+    c.peer.uid = owner_.uid;
+    c.peer.gid = owner_.gid;
+    c.peer.sid = owner_.sid;
+    return true;
+  }
+  ++counters_.auth_failures;
+  const char* what = token.empty() ? "no token" : "a wrong token";
+  // Rate-limited: whoever can reach the port can make this happen at will.
+  if (now_ - last_auth_log_ >= std::chrono::seconds(1)) {
+    if (auth_failures_unlogged_ > 0) {
+      spdlog::warn("refused TCP connection {} from {}: {} ({} more refused since the last report)", c.id,
+                   c.stream->describe(), what, auth_failures_unlogged_);
+    } else {
+      spdlog::warn("refused TCP connection {} from {}: {}", c.id, c.stream->describe(), what);
+    }
+    last_auth_log_ = now_;
+    auth_failures_unlogged_ = 0;
+  } else {
+    ++auth_failures_unlogged_;
+  }
+  end_with_error(c, eb::errc::unauthenticated,
+                 token.empty() ? "TCP clients must present the broker's token (see token_file)"
+                               : "TCP clients must present the broker's token (see token_file); the one presented is "
+                                 "not it (a broker makes a new one at every start)",
+                 v1::OP_HELLO);
+  return false;
+}
+
 Connection* Broker::Impl::find_client(std::uint64_t id) {
   auto it = conns_.find(id);
   if (it == conns_.end() || !it->second->handshaken || !it->second->can_receive()) return nullptr;
@@ -233,6 +278,8 @@ void Broker::Impl::on_hello(Connection& c, std::string_view body) {
          v1::OP_HELLO);
     return;
   }
+  // Before anything else about the session: a refused client learns nothing.
+  if (c.needs_token && !authenticate(c, hello.auth_token())) return;
   std::string name = hello.client_name().empty() ? "client-" + std::to_string(c.id) : hello.client_name();
   if (!valid_name(name)) {
     fail(c, eb::errc::invalid_name, "invalid client name '" + printable(name) + "' (1-128 of [A-Za-z0-9_.-])",

@@ -64,7 +64,7 @@ std::string Broker::Impl::stats_json() const {
                  {"limit_hits", c.limit_hits},               {"errors_sent", c.errors_sent},
                  {"heartbeat_timeouts", c.heartbeat_timeouts}, {"denied", c.denied},
                  {"rate_limited", c.rate_limited},
-                 {"slow_consumers", c.slow_consumers}};
+                 {"slow_consumers", c.slow_consumers},         {"auth_failures", c.auth_failures}};
   j["latency_us"] = {{"count", latency_us_.count()},          {"p50", latency_us_.percentile(0.50)},
                      {"p90", latency_us_.percentile(0.90)},   {"p99", latency_us_.percentile(0.99)},
                      {"p999", latency_us_.percentile(0.999)}, {"max", latency_us_.max()},

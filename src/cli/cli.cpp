@@ -23,6 +23,9 @@ const std::map<std::string, eventbus::Overflow> kOverflows{{"block", eventbus::O
 
 void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("--socket", c.socket, "Broker endpoint (default: $DAEMONEYE_SOCKET, then the standard path)");
+  cmd->add_option("--token-file", c.token_file,
+                  "TCP endpoints: the broker's token file (default: $DAEMONEYE_TOKEN_FILE, then "
+                  "eventbus-tcp-PORT.token beside the standard socket)");
   cmd->add_option("--name", c.name, "Client name to connect with (unique)");
 }
 

@@ -130,6 +130,7 @@ std::unique_ptr<eb::SyncClient> connect(const Common& c, int& exit_code) {
   install_signal_handlers();
   eb::ClientOptions o;
   o.endpoint = eb::resolve_endpoint(c.socket);
+  o.token_file = c.token_file;
   o.name = c.name;
   auto r = eb::SyncClient::connect(o);
   if (!r) {

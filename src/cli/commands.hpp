@@ -15,6 +15,7 @@ namespace daemoneye::cli {
 
 struct Common {
   std::string socket;
+  std::string token_file;  // TCP endpoints: the broker's token file; empty: token_file_for()
   std::string name;
 };
 

@@ -336,6 +336,7 @@ int Runtime::run() {
 asio::awaitable<void> Runtime::main_loop() {
   eb::ClientOptions co;
   co.endpoint = opt_.endpoint;
+  co.token_file = opt_.token_file;
   co.name = opt_.collector_id;
   co.reconnect = true;
   auto connected = co_await eb::Client::connect(io_.get_executor(), co);
@@ -1008,6 +1009,8 @@ int main(int argc, char** argv, std::unique_ptr<EventSource> source) {
   std::int64_t heartbeat_ms = opt.heartbeat_interval.count();
   app.add_option("--id", opt.collector_id, "Collector id, unique on the bus (default: TYPE-PID)");
   app.add_option("--socket", opt.endpoint, "Broker endpoint (default: $DAEMONEYE_SOCKET, then the standard path)");
+  app.add_option("--token-file", opt.token_file,
+                 "TCP endpoints: the broker's token file (default: $DAEMONEYE_TOKEN_FILE, then the standard path)");
   app.add_option("--heartbeat-ms", heartbeat_ms, "Heartbeat interval (ms)")->capture_default_str()->check(
       CLI::Range(50, 600000));
   app.add_option("--prefetch", opt.prefetch, "Tasks held at once")->capture_default_str()->check(CLI::Range(1, 1024));

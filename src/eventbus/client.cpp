@@ -12,6 +12,7 @@
 #include <daemoneye/eventbus/topic.hpp>
 
 #include "asio_compat.hpp"
+#include "auth_token.hpp"
 
 namespace daemoneye::eventbus {
 
@@ -104,6 +105,16 @@ asio::awaitable<Result<void>> Client::Impl::establish() {
   auto connected = co_await transport::connect(ex_, endpoint_);
   if (!connected) co_return connected.error();
   std::shared_ptr<transport::Stream> stream = std::move(*connected);
+  // Read after connecting, so that an absent broker reads as one; and at
+  // every connect, as a broker makes a new token at each start. A broker
+  // that has just bound its port may not have written the file yet: the
+  // resulting "no such file" is retried like an absent socket.
+  std::string token;
+  if (endpoint_.kind == transport::Endpoint::Kind::tcp) {
+    auto t = detail::read_token_file(token_file_for(endpoint_.to_string(), opt_.token_file));
+    if (!t) co_return t.failure();
+    token = std::move(*t);
+  }
 
   // The handshake must finish within connect_timeout; on expiry the stream is
   // closed, which fails the pending read.
@@ -119,6 +130,7 @@ asio::awaitable<Result<void>> Client::Impl::establish() {
   hello.set_protocol_version(kProtocolVersion);
   hello.set_client_name(opt_.name);
   hello.set_client_version(kClientVersion);
+  hello.set_auth_token(token);
   detail::append_frame(hello_frame, FrameKind::hello, hello);
   const asio::const_buffer hb(hello_frame.data(), hello_frame.size());
   // A broker that refuses us (e.g. too many connections) writes its reason

@@ -31,6 +31,7 @@ class Category final : public std::error_category {
       case errc::shutting_down: return "broker shutting down";
       case errc::permission_denied: return "permission denied";
       case errc::invalid_argument: return "invalid argument";
+      case errc::unauthenticated: return "not authenticated";
       case errc::timeout: return "timed out";
       case errc::not_connected: return "not connected to the broker";
       case errc::closed: return "client closed";

@@ -12,9 +12,13 @@ set(_dir ${CMAKE_CURRENT_LIST_DIR}/${DAEMONEYE_PLATFORM})
 set(DAEMONEYE_PLATFORM_BUS_SOURCES
   ${_dir}/process_identity_${DAEMONEYE_PLATFORM}.cpp
   ${_dir}/user_${DAEMONEYE_PLATFORM}.cpp
-  ${_dir}/stop_signals_${DAEMONEYE_PLATFORM}.cpp)
+  ${_dir}/stop_signals_${DAEMONEYE_PLATFORM}.cpp
+  ${_dir}/secrets_${DAEMONEYE_PLATFORM}.cpp)
 if(WIN32)
   list(APPEND DAEMONEYE_PLATFORM_BUS_SOURCES ${_dir}/win_util.cpp)
+  set(DAEMONEYE_PLATFORM_BUS_LIBS bcrypt)  # BCryptGenRandom
+else()
+  set(DAEMONEYE_PLATFORM_BUS_LIBS)
 endif()
 set(DAEMONEYE_PLATFORM_RESOURCE_SOURCES ${_dir}/resources_${DAEMONEYE_PLATFORM}.cpp)
 set(DAEMONEYE_PLATFORM_SPAWN_SOURCES ${_dir}/spawn_${DAEMONEYE_PLATFORM}.cpp ${_dir}/child_exits_${DAEMONEYE_PLATFORM}.cpp)

@@ -2,6 +2,10 @@
 // Shared fixture of the multi-process integration tests: one real
 // `daemoneye-agent --broker-only` per test, plus helpers to start
 // daemoneye-cli processes against it.
+//
+// BusTest's clients use the broker's Unix socket, or, when transport() says
+// tcp, a loopback TCP port with the broker's token. The probes (stats(),
+// listening(), wait_for_stats(socket(), ...)) always use the socket.
 
 #include <gtest/gtest.h>
 
@@ -28,8 +32,10 @@ class BusTest : public ::testing::Test {
  protected:
   // Extra daemoneye-agent flags of this fixture.
   virtual std::vector<std::string> broker_args() { return {}; }
+  // How the clients under test (cli(), run(), RawClient(bus())) connect.
+  virtual Transport transport() const { return Transport::unix_socket; }
 
-  void SetUp() override { broker_ = std::make_unique<BrokerProcess>(dir_, broker_args()); }
+  void SetUp() override { broker_ = std::make_unique<BrokerProcess>(dir_, broker_args(), transport()); }
 
   void TearDown() override {
     if (HasFailure() && broker_) {
@@ -41,10 +47,13 @@ class BusTest : public ::testing::Test {
     }
   }
 
+  // The broker's Unix socket, whatever transport() is.
   const std::string& socket() const { return broker_->socket(); }
+  // Where the clients under test connect: socket(), or the TCP port and token file.
+  const BusAddress& bus() const { return broker_->bus(); }
 
   std::unique_ptr<Process> cli(std::vector<std::string> args, const std::string& label = "cli") {
-    return start_cli(dir_, socket(), std::move(args), label);
+    return start_cli(dir_, bus(), std::move(args), label);
   }
 
   // `daemoneye-cli sub ARGS --name NAME`, returned once the broker lists the
@@ -79,7 +88,7 @@ class BusTest : public ::testing::Test {
 
   CliResult run(std::vector<std::string> args, std::chrono::milliseconds timeout = std::chrono::seconds(10),
                 const std::string& label = "cli") {
-    return run_cli(dir_, socket(), std::move(args), timeout, label);
+    return run_cli(dir_, bus(), std::move(args), timeout, label);
   }
 
   json stats() {

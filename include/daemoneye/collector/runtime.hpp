@@ -36,6 +36,7 @@ namespace daemoneye::collector {
 struct RuntimeOptions {
   std::string collector_id;  // unique on the bus; empty: "<type>-<pid>"
   std::string endpoint;      // empty: eventbus::resolve_endpoint()
+  std::string token_file;    // TCP endpoints: the broker's token file; empty: eventbus::token_file_for()
   std::chrono::milliseconds heartbeat_interval{1000};
   std::uint32_t prefetch = 4;      // tasks held at once (the manual-ack window)
   std::string strategy;            // queue group strategy when creating the group:
@@ -56,7 +57,7 @@ struct RuntimeOptions {
 int run(std::unique_ptr<EventSource> source, const RuntimeOptions& options);
 
 // A collector's whole main: parses the standard command line (--id,
-// --socket, --heartbeat-ms, --prefetch, --strategy, --config, --log-level,
+// --socket, --token-file, --heartbeat-ms, --prefetch, --strategy, --config, --log-level,
 // --durable, --state-dir, --max-unconfirmed-msgs, --max-unconfirmed-bytes)
 // and calls run(). Start-up errors are reported as one line on stderr.
 int main(int argc, char** argv, std::unique_ptr<EventSource> source);

@@ -36,6 +36,7 @@ enum class errc : int {
   shutting_down = 21,
   permission_denied = 22,
   invalid_argument = 23,
+  unauthenticated = 24,  // a TCP client without the broker's token (see token_file_for())
 
   timeout = 100,          // a request or confirmation did not complete in time
   not_connected = 101,    // no session with the broker right now

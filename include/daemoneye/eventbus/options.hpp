@@ -43,6 +43,10 @@ struct SubscribeOptions {
 
 struct ClientOptions {
   std::string endpoint;       // socket path, "unix:PATH" or "tcp:HOST:PORT"; empty: resolve_endpoint()
+  // TCP endpoints: the broker's token file, read at every (re)connect;
+  // empty: token_file_for() (<daemoneye/eventbus/endpoint.hpp>). Unused on
+  // sockets and pipes.
+  std::string token_file;
   std::string name;           // unique client name; empty: broker assigns "client-<id>"
   bool reconnect = true;      // re-establish the session (and subscriptions) when lost
   std::chrono::milliseconds reconnect_initial_delay{50};

@@ -7,6 +7,7 @@
 
 #include <daemoneye/eventbus/endpoint.hpp>
 
+#include "platform/secrets.hpp"
 #include "transport/local.hpp"
 #include "transport/tcp/tcp_transport.hpp"
 
@@ -16,6 +17,14 @@ std::string resolve_endpoint(std::string_view explicit_value) {
   if (!explicit_value.empty()) return std::string(explicit_value);
   if (const char* env = std::getenv("DAEMONEYE_SOCKET"); env && *env) return env;
   return transport::local::default_endpoint();
+}
+
+std::string token_file_for(std::string_view endpoint, std::string_view explicit_value) {
+  auto ep = transport::parse_endpoint(endpoint);
+  if (!ep || ep->kind != transport::Endpoint::Kind::tcp) return {};
+  if (!explicit_value.empty()) return std::string(explicit_value);
+  if (const char* env = std::getenv("DAEMONEYE_TOKEN_FILE"); env && *env) return env;
+  return platform::runtime_file("eventbus-tcp-" + std::to_string(ep->port) + ".token");
 }
 
 }  // namespace daemoneye::eventbus

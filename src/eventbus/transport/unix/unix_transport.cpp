@@ -8,13 +8,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <filesystem>
 
 #include <asio/local/stream_protocol.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include "platform/process_identity.hpp"
+#include "platform/secrets.hpp"
 #include "transport/local.hpp"
 #include "transport/asio_stream.hpp"
 
@@ -212,10 +212,7 @@ const char* other_kind_refusal() noexcept {
   return "named pipes (pipe:NAME) exist only on Windows; use a socket path (unix:PATH) or tcp:127.0.0.1:PORT";
 }
 
-std::string default_endpoint() {
-  if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) return std::string(xdg) + "/daemoneye/eventbus.sock";
-  return "/run/daemoneye/eventbus.sock";
-}
+std::string default_endpoint() { return platform::runtime_file("eventbus.sock"); }
 
 std::unique_ptr<Listener> listen(asio::any_io_executor ex, const Endpoint& endpoint, const ListenOptions& options) {
   return unix_socket::listen(std::move(ex), endpoint, options);
