@@ -225,7 +225,7 @@ int cmd_pub(const Common& c, const PubArgs& a) {
   if (auto r = client->flush(std::chrono::minutes(10)); !r) {
     return fail("could not send every message: " + r.describe());
   }
-  client->close();
+  client->close(std::chrono::minutes(10));  // until the broker has read them all
   std::string msg;
   if (auto ec = client->take_async_error(&msg)) return fail(fmt::format("broker reported: {}: {}", ec.message(), msg));
   return 0;

@@ -832,10 +832,20 @@ asio::awaitable<void> Client::close(std::chrono::milliseconds linger) {
   if (impl->closed_ || impl->closing_) co_return;
   impl->closing_ = true;
   if (impl->up_) {
+    const auto deadline = Impl::Clock::now() + linger;
     v1::Goodbye bye;
     bye.set_reason("client closed");
     (void)impl->send(FrameKind::goodbye, bye, false);
     (void)co_await flush(linger);
+    // The broker closes the connection once it has read the goodbye, and so
+    // everything sent before it. Until then keep reading: a TCP socket
+    // closed with unread input resets the connection, and the reset discards
+    // what the broker has not read yet (all the backlog of a publisher it
+    // holds back). A client that paused reading would never see the close.
+    while (impl->up_ && !impl->paused_ && Impl::Clock::now() < deadline) {
+      impl->flushed_.expires_at(deadline);
+      co_await impl->flushed_.async_wait(aio::use_tuple);
+    }
   }
   impl->shutdown_now();
 }

@@ -335,12 +335,12 @@ SessionInfo SyncClient::session() const {
   return d->call([d]() -> asio::awaitable<SessionInfo> { co_return d->client_->session(); });
 }
 
-void SyncClient::close() {
+void SyncClient::close(std::chrono::milliseconds linger) {
   if (!impl_ || impl_->closed_) return;
   Impl* d = impl_.get();
-  d->call([d]() -> asio::awaitable<void> {
+  d->call([d, linger]() -> asio::awaitable<void> {
     d->drain();
-    co_await d->client_->close();
+    co_await d->client_->close(linger);
   });
   {
     std::lock_guard lock(d->mu_);

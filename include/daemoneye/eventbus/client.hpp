@@ -127,8 +127,10 @@ class Client : public std::enable_shared_from_this<Client> {
   bool connected() const noexcept;
   SessionInfo session() const;
 
-  // Says goodbye, flushes what is queued (up to `linger`) and closes. Pending
-  // operations fail with errc::closed. Idempotent.
+  // Says goodbye, flushes what is queued and waits for the broker to close
+  // the connection, which it does once it has read everything sent before
+  // the goodbye (all within `linger`); then closes. Pending operations fail
+  // with errc::closed. Idempotent.
   asio::awaitable<void> close(std::chrono::milliseconds linger = std::chrono::seconds(2));
 
   class Impl;

@@ -68,8 +68,9 @@ class SyncClient {
   std::uint64_t undecodable() const;
   bool connected() const;
   SessionInfo session() const;
-  // Flushes and closes; further calls fail with errc::closed.
-  void close();
+  // Flushes and closes (Client::close with `linger`); further calls fail
+  // with errc::closed.
+  void close(std::chrono::milliseconds linger = std::chrono::seconds(2));
 
   class Impl;
 
