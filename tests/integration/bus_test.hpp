@@ -3,9 +3,12 @@
 // `daemoneye-agent --broker-only` per test, plus helpers to start
 // daemoneye-cli processes against it.
 //
-// BusTest's clients use the broker's Unix socket, or, when transport() says
-// tcp, a loopback TCP port with the broker's token. The probes (stats(),
-// listening(), wait_for_stats(socket(), ...)) always use the socket.
+// BusTest's clients use the broker's Unix socket. A fixture derived from
+// EachTransport runs each of its tests twice, its clients connecting over
+// the Unix socket (name suffix /unix) and over TCP with the broker's token
+// (/tcp); instantiate it with DAEMONEYE_OVER_EACH_TRANSPORT(Fixture). The
+// probes (stats(), listening(), wait_for_stats(socket(), ...)) always use
+// the socket.
 
 #include <gtest/gtest.h>
 
@@ -100,6 +103,18 @@ class BusTest : public ::testing::Test {
   TempDir dir_;
   std::unique_ptr<BrokerProcess> broker_;
 };
+
+class EachTransport : public BusTest, public ::testing::WithParamInterface<Transport> {
+ protected:
+  Transport transport() const override { return GetParam(); }
+};
+
+inline std::string transport_name(const ::testing::TestParamInfo<Transport>& info) { return to_string(info.param); }
+// How GoogleTest prints a Transport (in "where GetParam() = ...").
+inline void PrintTo(Transport t, std::ostream* os) { *os << to_string(t); }
+
+#define DAEMONEYE_OVER_EACH_TRANSPORT(Fixture)                                                                    \
+  INSTANTIATE_TEST_SUITE_P(, Fixture, ::testing::Values(Transport::unix_socket, Transport::tcp), transport_name)
 
 // Waits until `p` printed at least `n` whole lines on stdout.
 inline bool wait_lines(const Process& p, std::size_t n, std::chrono::milliseconds timeout) {

@@ -25,9 +25,9 @@ std::vector<std::pair<std::string, json>> events_of(const Process& watcher, cons
   return v;
 }
 
-class Lifecycle : public BusTest {};
+class Lifecycle : public EachTransport {};
 
-TEST_F(Lifecycle, ConnectAndDisconnectOfClientsAreAnnouncedWithIdNameAndPid) {
+TEST_P(Lifecycle, ConnectAndDisconnectOfClientsAreAnnouncedWithIdNameAndPid) {
   auto watcher = subscriber("watcher", {"control.bus.client.+", "--json", "--timeout", "15"});
 
   const CliResult brief = run({"pub", "some.topic", "hello", "--name", "short-lived"});
@@ -48,22 +48,26 @@ TEST_F(Lifecycle, ConnectAndDisconnectOfClientsAreAnnouncedWithIdNameAndPid) {
 
   const auto victim_events = events_of(*watcher, "victim");
   EXPECT_EQ(victim_events[0].first, "connected");
-  EXPECT_EQ(victim_events[0].second["pid"], victim_pid) << "the peer's pid, from the socket's credentials";
+  if (GetParam() == Transport::tcp) {
+    EXPECT_EQ(victim_events[0].second["pid"], -1) << "a TCP peer's pid is unknown";
+  } else {
+    EXPECT_EQ(victim_events[0].second["pid"], victim_pid) << "the peer's pid, from the socket's credentials";
+  }
   EXPECT_EQ(victim_events[1].first, "disconnected");
   EXPECT_EQ(victim_events[1].second["client_id"], victim_events[0].second["client_id"]);
   EXPECT_EQ(victim_events[1].second["graceful"], false) << "a killed process never said goodbye";
 }
 
-class Heartbeat : public BusTest {
+class Heartbeat : public EachTransport {
  protected:
   std::vector<std::string> broker_args() override {
     return {"--heartbeat-interval-ms", "200", "--heartbeat-timeout-ms", "600"};
   }
 };
 
-TEST_F(Heartbeat, SilentClientIsPingedThenDisconnectedAfterTheHeartbeatTimeout) {
+TEST_P(Heartbeat, SilentClientIsPingedThenDisconnectedAfterTheHeartbeatTimeout) {
   auto watcher = subscriber("watcher", {"control.bus.client.disconnected", "--json", "--timeout", "15"});
-  RawClient silent(socket());
+  RawClient silent(bus());
   const v1::Welcome w = silent.handshake("silent");
   EXPECT_EQ(w.heartbeat_interval_ms(), 200u);
   EXPECT_EQ(w.heartbeat_timeout_ms(), 600u);
@@ -94,8 +98,8 @@ TEST_F(Heartbeat, SilentClientIsPingedThenDisconnectedAfterTheHeartbeatTimeout) 
   EXPECT_NE(find_client(s, "watcher"), nullptr) << "a client that answers pings is not dropped";
 }
 
-TEST_F(Heartbeat, ClientThatAnswersPingsStaysConnectedPastTheHeartbeatTimeout) {
-  RawClient live(socket());
+TEST_P(Heartbeat, ClientThatAnswersPingsStaysConnectedPastTheHeartbeatTimeout) {
+  RawClient live(bus());
   live.handshake("live");
   const auto start = Clock::now();
   int pings = 0;
@@ -118,7 +122,7 @@ TEST_F(Heartbeat, ClientThatAnswersPingsStaysConnectedPastTheHeartbeatTimeout) {
   EXPECT_EQ(s["totals"]["heartbeat_timeouts"], 0);
 }
 
-TEST_F(Heartbeat, CliSubscriberIdleForSeveralTimeoutsKeepsItsSubscription) {
+TEST_P(Heartbeat, CliSubscriberIdleForSeveralTimeoutsKeepsItsSubscription) {
   auto idle = subscriber("idle", {"quiet.topic", "--count", "1", "--timeout", "15"});
   // Nothing is published for three heartbeat timeouts; the broker's heartbeat
   // counter is the thing polled, and it must stay at zero.
@@ -132,14 +136,14 @@ TEST_F(Heartbeat, CliSubscriberIdleForSeveralTimeoutsKeepsItsSubscription) {
   EXPECT_EQ(idle->out(), "still listening\n");
 }
 
-class HandshakeTimeout : public BusTest {
+class HandshakeTimeout : public EachTransport {
  protected:
   std::vector<std::string> broker_args() override { return {"--handshake-timeout-ms", "300"}; }
 };
 
-TEST_F(HandshakeTimeout, ConnectionThatNeverSaysHelloIsDroppedAfterTheHandshakeTimeout) {
-  RawClient mute(socket());
-  RawClient polite(socket());
+TEST_P(HandshakeTimeout, ConnectionThatNeverSaysHelloIsDroppedAfterTheHandshakeTimeout) {
+  RawClient mute(bus());
+  RawClient polite(bus());
   const auto start = Clock::now();
   polite.handshake("polite");
 
@@ -153,6 +157,10 @@ TEST_F(HandshakeTimeout, ConnectionThatNeverSaysHelloIsDroppedAfterTheHandshakeT
   EXPECT_LT(elapsed, 3s);
   EXPECT_TRUE(polite.ping_pong()) << "a connection that said hello in time is not affected";
 }
+
+DAEMONEYE_OVER_EACH_TRANSPORT(Lifecycle);
+DAEMONEYE_OVER_EACH_TRANSPORT(Heartbeat);
+DAEMONEYE_OVER_EACH_TRANSPORT(HandshakeTimeout);
 
 }  // namespace
 }  // namespace daemoneye::testing

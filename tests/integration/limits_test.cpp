@@ -8,12 +8,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class ConnectionLimit : public BusTest {
+class ConnectionLimit : public EachTransport {
  protected:
   std::vector<std::string> broker_args() override { return {"--max-connections", "3"}; }
 };
 
-TEST_F(ConnectionLimit, ConnectionBeyondMaxConnectionsIsRefusedAndAFreedSlotIsReusable) {
+TEST_P(ConnectionLimit, ConnectionBeyondMaxConnectionsIsRefusedAndAFreedSlotIsReusable) {
   // The probe that told the fixture the socket accepts may still be counted; wait until it is gone.
   std::vector<std::unique_ptr<RawClient>> held;
   for (int i = 0; i < 3; ++i) {
@@ -21,7 +21,7 @@ TEST_F(ConnectionLimit, ConnectionBeyondMaxConnectionsIsRefusedAndAFreedSlotIsRe
     const bool ok = wait_until(
         [&] {
           try {
-            c = std::make_unique<RawClient>(socket());
+            c = std::make_unique<RawClient>(bus());
             c->handshake("holder-" + std::to_string(i));
             return true;
           } catch (const std::exception&) {
@@ -32,7 +32,7 @@ TEST_F(ConnectionLimit, ConnectionBeyondMaxConnectionsIsRefusedAndAFreedSlotIsRe
     ASSERT_TRUE(ok) << "connection " << i << " within the limit was refused";
     held.push_back(std::move(c));
   }
-  RawClient extra(socket());
+  RawClient extra(bus());
   const auto e = extra.read_error(5s);
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code(), v1::ERROR_CODE_TOO_MANY_CONNECTIONS) << e->message();
@@ -49,13 +49,13 @@ TEST_F(ConnectionLimit, ConnectionBeyondMaxConnectionsIsRefusedAndAFreedSlotIsRe
   for (auto& c : held) EXPECT_TRUE(c == held[0] || c->ping_pong()) << "held connections are unaffected";
 }
 
-class SubscriptionLimit : public BusTest {
+class SubscriptionLimit : public EachTransport {
  protected:
   std::vector<std::string> broker_args() override { return {"--max-subscriptions", "2"}; }
 };
 
-TEST_F(SubscriptionLimit, SubscriptionBeyondMaxSubscriptionsIsRefusedAndTheConnectionKept) {
-  RawClient c(socket());
+TEST_P(SubscriptionLimit, SubscriptionBeyondMaxSubscriptionsIsRefusedAndTheConnectionKept) {
+  RawClient c(bus());
   c.handshake("greedy");
   for (std::uint64_t id = 1; id <= 3; ++id) {
     v1::Frame f;
@@ -81,16 +81,16 @@ TEST_F(SubscriptionLimit, SubscriptionBeyondMaxSubscriptionsIsRefusedAndTheConne
   EXPECT_GE(s["totals"]["limit_hits"].get<int>(), 1);
 }
 
-class Names : public BusTest {};
+class Names : public EachTransport {};
 
-TEST_F(Names, SecondClientWithANameInUseIsRefusedAndTheFirstKeepsIt) {
+TEST_P(Names, SecondClientWithANameInUseIsRefusedAndTheFirstKeepsIt) {
   auto first = subscriber("unique", {"names.topic", "--count", "1", "--timeout", "15"});
   const CliResult dup = run({"sub", "names.topic", "--name", "unique", "--timeout", "5"});
   EXPECT_EQ(dup.code, 1);
   EXPECT_NE(dup.err.find("already in use"), std::string::npos) << dup.err;
 
-  RawClient raw(socket());
-  ASSERT_TRUE(raw.send(hello_frame("unique")));
+  RawClient raw(bus());
+  ASSERT_TRUE(raw.send(raw.hello("unique")));
   const auto e = raw.read_error(5s);
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->code(), v1::ERROR_CODE_NAME_IN_USE);
@@ -102,17 +102,21 @@ TEST_F(Names, SecondClientWithANameInUseIsRefusedAndTheFirstKeepsIt) {
   EXPECT_EQ(first->out(), "to the first\n");
 }
 
-TEST_F(Names, InvalidClientNameIsRefusedWithInvalidName) {
+TEST_P(Names, InvalidClientNameIsRefusedWithInvalidName) {
   for (const std::string& name : std::vector<std::string>{"has space", "slash/name", std::string(200, 'n')}) {
     SCOPED_TRACE(name);
-    RawClient raw(socket());
-    ASSERT_TRUE(raw.send(hello_frame(name)));
+    RawClient raw(bus());
+    ASSERT_TRUE(raw.send(raw.hello(name)));
     const auto e = raw.read_error(5s);
     ASSERT_TRUE(e.has_value());
     EXPECT_EQ(e->code(), v1::ERROR_CODE_INVALID_NAME);
     EXPECT_TRUE(raw.wait_closed(5s));
   }
 }
+
+DAEMONEYE_OVER_EACH_TRANSPORT(ConnectionLimit);
+DAEMONEYE_OVER_EACH_TRANSPORT(SubscriptionLimit);
+DAEMONEYE_OVER_EACH_TRANSPORT(Names);
 
 }  // namespace
 }  // namespace daemoneye::testing

@@ -16,7 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class PubSub : public BusTest {
+class PubSub : public EachTransport {
  protected:
   void publish(const std::string& topic, const std::string& payload, std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"pub", topic, payload, "--confirm"};
@@ -26,7 +26,7 @@ class PubSub : public BusTest {
   }
 };
 
-TEST_F(PubSub, WildcardSubscribersInOtherProcessesGetMatchingTopicsAndNothingElse) {
+TEST_P(PubSub, WildcardSubscribersInOtherProcessesGetMatchingTopicsAndNothingElse) {
   auto all = subscriber("all", {"events.#", "-v", "--count", "3", "--timeout", "15"});
   auto process = subscriber("process", {"events.process.+", "-v", "--count", "2", "--timeout", "15"});
   auto network = subscriber("network", {"events.network.#", "-v", "--count", "1", "--timeout", "15"});
@@ -45,7 +45,7 @@ TEST_F(PubSub, WildcardSubscribersInOtherProcessesGetMatchingTopicsAndNothingEls
   EXPECT_EQ(network->out_lines(), (std::vector<std::string>{"events.network.end sentinel"}));
 }
 
-TEST_F(PubSub, PlusMatchesExactlyOneLevelAndHashAlsoMatchesItsParentTopic) {
+TEST_P(PubSub, PlusMatchesExactlyOneLevelAndHashAlsoMatchesItsParentTopic) {
   auto hash = subscriber("hash", {"events.#", "-v", "--count", "5", "--timeout", "15"});
   auto plus_child = subscriber("plus-child", {"events.process.+", "-v", "--count", "2", "--timeout", "15"});
   auto plus = subscriber("plus", {"events.+", "-v", "--count", "2", "--timeout", "15"});
@@ -65,7 +65,7 @@ TEST_F(PubSub, PlusMatchesExactlyOneLevelAndHashAlsoMatchesItsParentTopic) {
   EXPECT_EQ(net->out_lines(), (std::vector<std::string>{"events.network m4"}));
 }
 
-TEST_F(PubSub, OnePublishIsBroadcastToThreeSubscriberProcesses) {
+TEST_P(PubSub, OnePublishIsBroadcastToThreeSubscriberProcesses) {
   std::vector<std::unique_ptr<Process>> subs;
   for (int i = 1; i <= 3; ++i) {
     subs.push_back(subscriber("listener-" + std::to_string(i), {"alerts.broadcast", "--count", "1", "--timeout", "15"}));
@@ -80,7 +80,7 @@ TEST_F(PubSub, OnePublishIsBroadcastToThreeSubscriberProcesses) {
   EXPECT_EQ(s["topics"]["alerts.broadcast"]["deliveries"], 3);
 }
 
-TEST_F(PubSub, DirectMessageByNameReachesOnlyThatClient) {
+TEST_P(PubSub, DirectMessageByNameReachesOnlyThatClient) {
   auto target = subscriber("target", {"notify.#", "--json", "--count", "2", "--timeout", "15"});
   auto bystander = subscriber("bystander", {"notify.#", "--json", "--count", "1", "--timeout", "15"});
 
@@ -100,7 +100,7 @@ TEST_F(PubSub, DirectMessageByNameReachesOnlyThatClient) {
   EXPECT_EQ(payloads(json_lines(*bystander)), std::vector<std::string>{"sentinel"});
 }
 
-TEST_F(PubSub, DirectMessageByClientIdReachesThatClient) {
+TEST_P(PubSub, DirectMessageByClientIdReachesThatClient) {
   auto target = subscriber("by-id", {"notify.#", "--count", "1", "--timeout", "15"});
   const json s = stats();
   const json* c = find_client(s, "by-id");
@@ -112,7 +112,7 @@ TEST_F(PubSub, DirectMessageByClientIdReachesThatClient) {
   EXPECT_EQ(target->out_lines(), std::vector<std::string>{"by number"});
 }
 
-TEST_F(PubSub, DirectMessageToAbsentClientFailsWithNoSuchClient) {
+TEST_P(PubSub, DirectMessageToAbsentClientFailsWithNoSuchClient) {
   const CliResult r = run({"pub", "notify.you", "anyone?", "--to", "nobody-by-that-name"});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("no such client"), std::string::npos) << r.err;
@@ -121,7 +121,7 @@ TEST_F(PubSub, DirectMessageToAbsentClientFailsWithNoSuchClient) {
   EXPECT_NE(by_id.err.find("no such client"), std::string::npos) << by_id.err;
 }
 
-TEST_F(PubSub, RequestGetsTheEchoOfAReplyProcess) {
+TEST_P(PubSub, RequestGetsTheEchoOfAReplyProcess) {
   auto echo = listening("echo", cli({"reply", "svc.echo", "--count", "1", "--timeout", "15", "--name", "echo"}, "echo"));
   const CliResult r = run({"request", "svc.echo", "hello there", "--timeout", "5000"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -129,7 +129,7 @@ TEST_F(PubSub, RequestGetsTheEchoOfAReplyProcess) {
   EXPECT_EQ(echo->wait(10s), 0) << echo->err();
 }
 
-TEST_F(PubSub, RequestGetsTheFixedPayloadOfAReplyProcess) {
+TEST_P(PubSub, RequestGetsTheFixedPayloadOfAReplyProcess) {
   auto pong = listening("ponger", cli({"reply", "svc.ping", "--payload", "pong", "--count", "2", "--timeout", "15",
                                        "--name", "ponger"},
                                       "ponger"));
@@ -144,7 +144,7 @@ TEST_F(PubSub, RequestGetsTheFixedPayloadOfAReplyProcess) {
   EXPECT_EQ(pong->wait(10s), 0) << pong->err();
 }
 
-TEST_F(PubSub, RequestWithoutRespondersFailsImmediatelyNotAtItsTimeout) {
+TEST_P(PubSub, RequestWithoutRespondersFailsImmediatelyNotAtItsTimeout) {
   const CliResult r = run({"request", "svc.nobody", "hello?", "--timeout", "8000"}, 20s);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("no responders"), std::string::npos) << r.err;
@@ -152,7 +152,7 @@ TEST_F(PubSub, RequestWithoutRespondersFailsImmediatelyNotAtItsTimeout) {
   EXPECT_EQ(stats()["totals"]["no_responders"], 1);
 }
 
-TEST_F(PubSub, CorrelationIdAndHeadersArriveAndSenderIdIsThePublishersClientId) {
+TEST_P(PubSub, CorrelationIdAndHeadersArriveAndSenderIdIsThePublishersClientId) {
   auto watch = subscriber("watch", {"control.bus.client.connected", "--json", "--timeout", "15"});
   auto sink = subscriber("sink", {"audit.#", "--json", "--count", "3", "--timeout", "15"});
   const auto before_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -198,9 +198,9 @@ TEST_F(PubSub, CorrelationIdAndHeadersArriveAndSenderIdIsThePublishersClientId) 
   EXPECT_EQ(ids.size(), 3u) << "message ids must be unique";
 }
 
-TEST_F(PubSub, SenderIdIsStampedByTheBrokerNotTakenFromThePublisher) {
+TEST_P(PubSub, SenderIdIsStampedByTheBrokerNotTakenFromThePublisher) {
   auto sink = subscriber("sink", {"audit.#", "--json", "--count", "1", "--timeout", "15"});
-  RawClient raw(socket());
+  RawClient raw(bus());
   const auto welcome = raw.handshake("forger");
   v1::Frame f = publish_frame("audit.forged", "claims to be 999", 1, true);
   f.mutable_publish()->mutable_envelope()->set_sender_id(999);
@@ -215,9 +215,9 @@ TEST_F(PubSub, SenderIdIsStampedByTheBrokerNotTakenFromThePublisher) {
 }
 
 
-class RequestReply : public BusTest {};
+class RequestReply : public EachTransport {};
 
-TEST_F(RequestReply, RequestsToAQueueGroupOfRepliersAreEachAnsweredByExactlyOneMember) {
+TEST_P(RequestReply, RequestsToAQueueGroupOfRepliersAreEachAnsweredByExactlyOneMember) {
   auto r1 = listening("r1", cli({"reply", "svc.work", "--queue", "repliers", "--payload", "from-r1", "--timeout", "15",
                                  "--name", "r1"},
                                 "r1"));
@@ -235,7 +235,7 @@ TEST_F(RequestReply, RequestsToAQueueGroupOfRepliersAreEachAnsweredByExactlyOneM
   EXPECT_EQ(answers.size(), 2u);
 }
 
-TEST_F(RequestReply, RequestTimesOutWhenTheResponderNeverAnswers) {
+TEST_P(RequestReply, RequestTimesOutWhenTheResponderNeverAnswers) {
   // A plain subscriber takes the request but never replies.
   auto mute = subscriber("mute", {"svc.mute", "--timeout", "15"});
   const CliResult r = run({"request", "svc.mute", "anyone?", "--timeout", "300"});
@@ -246,9 +246,9 @@ TEST_F(RequestReply, RequestTimesOutWhenTheResponderNeverAnswers) {
 }
 
 
-class Isolation : public BusTest {};
+class Isolation : public EachTransport {};
 
-TEST_F(Isolation, HashSubscriberSeesRequestsButNeverRepliesOnInboxTopics) {
+TEST_P(Isolation, HashSubscriberSeesRequestsButNeverRepliesOnInboxTopics) {
   auto snoop = subscriber("snoop", {"#", "-v", "--timeout", "15"});
   auto echo = listening("echo", cli({"reply", "svc.echo", "--count", "1", "--timeout", "15", "--name", "echo"}, "echo"));
   const CliResult r = run({"request", "svc.echo", "secret answer", "--timeout", "5000"});
@@ -269,8 +269,8 @@ TEST_F(Isolation, HashSubscriberSeesRequestsButNeverRepliesOnInboxTopics) {
   }
 }
 
-TEST_F(Isolation, ReservedPatternSubscriptionIsRefusedByTheBroker) {
-  RawClient c(socket());
+TEST_P(Isolation, ReservedPatternSubscriptionIsRefusedByTheBroker) {
+  RawClient c(bus());
   c.handshake("inbox-snooper");
   v1::Frame f;
   f.mutable_subscribe()->set_subscription_id(1);
@@ -283,7 +283,7 @@ TEST_F(Isolation, ReservedPatternSubscriptionIsRefusedByTheBroker) {
   EXPECT_TRUE(c.ping_pong());
 }
 
-TEST_F(Isolation, PubStdinPublishesEachLineAsOneMessage) {
+TEST_P(Isolation, PubStdinPublishesEachLineAsOneMessage) {
   auto sink = subscriber("sink", {"lines.in", "--count", "3", "--timeout", "15"});
   const std::string input = dir_.file("input.txt");
   {
@@ -292,11 +292,15 @@ TEST_F(Isolation, PubStdinPublishesEachLineAsOneMessage) {
     std::fputs("first line\nsecond line\nthird line\n", f);
     std::fclose(f);
   }
-  auto pub = start_cli(dir_, socket(), {"pub", "lines.in", "--stdin"}, "pub", input);
+  auto pub = start_cli(dir_, bus(), {"pub", "lines.in", "--stdin"}, "pub", input);
   ASSERT_EQ(pub->wait(10s), 0) << pub->err();
   ASSERT_EQ(sink->wait(10s), 0) << sink->err();
   EXPECT_EQ(sink->out_lines(), (std::vector<std::string>{"first line", "second line", "third line"}));
 }
+
+DAEMONEYE_OVER_EACH_TRANSPORT(PubSub);
+DAEMONEYE_OVER_EACH_TRANSPORT(RequestReply);
+DAEMONEYE_OVER_EACH_TRANSPORT(Isolation);
 
 }  // namespace
 }  // namespace daemoneye::testing

@@ -16,7 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class QueueGroups : public BusTest {
+class QueueGroups : public EachTransport {
  protected:
   void publish(std::vector<std::string> args) {
     args.insert(args.begin(), "pub");
@@ -33,7 +33,7 @@ class QueueGroups : public BusTest {
   }
 };
 
-TEST_F(QueueGroups, RoundRobinGivesEachOfThreeMembersThreeOfNineMessagesStartingWithTheFirstToJoin) {
+TEST_P(QueueGroups, RoundRobinGivesEachOfThreeMembersThreeOfNineMessagesStartingWithTheFirstToJoin) {
   std::vector<std::unique_ptr<Process>> workers;
   for (int i = 1; i <= 3; ++i) {  // joined one after the other: w1 first
     workers.push_back(subscriber("w" + std::to_string(i),
@@ -59,7 +59,7 @@ TEST_F(QueueGroups, RoundRobinGivesEachOfThreeMembersThreeOfNineMessagesStarting
   EXPECT_EQ(workers[2]->out_lines(), (std::vector<std::string>{"job-3", "job-6", "job-9"}));
 }
 
-TEST_F(QueueGroups, UnackedMessagesOfAKilledMemberAreRedeliveredToSurvivorsFlaggedRedelivered) {
+TEST_P(QueueGroups, UnackedMessagesOfAKilledMemberAreRedeliveredToSurvivorsFlaggedRedelivered) {
   const std::vector<std::string> args{"tasks.run", "--queue", "crew", "--ack", "--json", "--timeout", "20"};
   auto m1 = subscriber("m1", args);
   auto m2 = subscriber("m2", args);
@@ -119,7 +119,7 @@ TEST_F(QueueGroups, UnackedMessagesOfAKilledMemberAreRedeliveredToSurvivorsFlagg
   EXPECT_EQ(s["totals"]["redelivered"].get<std::uint64_t>(), held);
 }
 
-TEST_F(QueueGroups, SlowMemberKilledMidStreamLosesNothing) {
+TEST_P(QueueGroups, SlowMemberKilledMidStreamLosesNothing) {
   auto fast1 = subscriber("fast1", {"tasks.slow", "--queue", "mixed", "--ack", "--json", "--timeout", "20"});
   auto fast2 = subscriber("fast2", {"tasks.slow", "--queue", "mixed", "--ack", "--json", "--timeout", "20"});
   auto slow = subscriber("slow", {"tasks.slow", "--queue", "mixed", "--ack", "--json", "--delay-ms", "100",
@@ -177,7 +177,7 @@ TEST_F(QueueGroups, SlowMemberKilledMidStreamLosesNothing) {
   }
 }
 
-TEST_F(QueueGroups, MessagesPublishedWhileNoManualAckMemberExistsAreDeliveredWhenOneJoins) {
+TEST_P(QueueGroups, MessagesPublishedWhileNoManualAckMemberExistsAreDeliveredWhenOneJoins) {
   auto first = subscriber("first", {"orders.new", "--queue", "billing", "--ack", "--json", "--timeout", "20"});
   first->signal(SIGSTOP);
   publish({"orders.new", "early-{n}", "--count", "5"});
@@ -227,7 +227,7 @@ TEST_F(QueueGroups, MessagesPublishedWhileNoManualAckMemberExistsAreDeliveredWhe
       << s.dump();
 }
 
-TEST_F(QueueGroups, MessageNeverAckedIsDeadLetteredAfterMaxDeliveriesWithExplanatoryHeaders) {
+TEST_P(QueueGroups, MessageNeverAckedIsDeadLetteredAfterMaxDeliveriesWithExplanatoryHeaders) {
   auto dead = subscriber("dead", {"control.bus.deadletter.#", "--json", "--count", "1", "--timeout", "15"});
   auto never = subscriber("never", {"tasks.fragile", "--queue", "fragile", "--ack", "--ack-wait-ms", "200",
                                     "--max-deliveries", "3", "--timeout", "20"});
@@ -262,7 +262,7 @@ TEST_F(QueueGroups, MessageNeverAckedIsDeadLetteredAfterMaxDeliveriesWithExplana
 }
 
 
-class DurableGroups : public BusTest {
+class DurableGroups : public EachTransport {
  protected:
   void publish(std::vector<std::string> args) {
     args.insert(args.begin(), "pub");
@@ -277,7 +277,7 @@ class DurableGroups : public BusTest {
   }
 };
 
-TEST_F(DurableGroups, ManualAckGroupKeepsCollectingAfterItsLastMemberLeftCleanly) {
+TEST_P(DurableGroups, ManualAckGroupKeepsCollectingAfterItsLastMemberLeftCleanly) {
   auto first = subscriber("first", {"jobs.durable", "--queue", "keepers", "--ack", "--count", "1", "--timeout", "15"});
   publish({"jobs.durable", "before"});
   ASSERT_EQ(first->wait(10s), 0) << first->err();
@@ -300,7 +300,7 @@ TEST_F(DurableGroups, ManualAckGroupKeepsCollectingAfterItsLastMemberLeftCleanly
   EXPECT_EQ(second->out_lines(), numbered("late-", 3));
 }
 
-TEST_F(DurableGroups, MessageWhoseMembersKeepDyingIsDeadLetteredWithReasonMemberLeft) {
+TEST_P(DurableGroups, MessageWhoseMembersKeepDyingIsDeadLetteredWithReasonMemberLeft) {
   auto dead = subscriber("dead", {"control.bus.deadletter.#", "--json", "--count", "1", "--timeout", "15"});
   const std::vector<std::string> member{"tasks.cursed", "--queue", "cursed", "--ack", "--max-deliveries", "2",
                                         "--timeout", "20"};
@@ -326,9 +326,9 @@ TEST_F(DurableGroups, MessageWhoseMembersKeepDyingIsDeadLetteredWithReasonMember
 }
 
 
-class GroupSettings : public BusTest {};
+class GroupSettings : public EachTransport {};
 
-TEST_F(GroupSettings, JoiningAGroupWithAnotherStrategyOrAckModeIsRefused) {
+TEST_P(GroupSettings, JoiningAGroupWithAnotherStrategyOrAckModeIsRefused) {
   auto first = subscriber("first", {"jobs.x", "--queue", "g", "--strategy", "round-robin", "--timeout", "15"});
   const CliResult other_strategy = run({"sub", "jobs.x", "--queue", "g", "--strategy", "random", "--timeout", "5"});
   EXPECT_EQ(other_strategy.code, 1);
@@ -342,11 +342,15 @@ TEST_F(GroupSettings, JoiningAGroupWithAnotherStrategyOrAckModeIsRefused) {
   EXPECT_EQ((*g)["members"], 1);
 }
 
-TEST_F(GroupSettings, ManualAckWithoutAQueueGroupIsRefused) {
+TEST_P(GroupSettings, ManualAckWithoutAQueueGroupIsRefused) {
   const CliResult r = run({"sub", "jobs.y", "--ack", "--timeout", "5"});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("invalid argument"), std::string::npos) << r.err;
 }
+
+DAEMONEYE_OVER_EACH_TRANSPORT(QueueGroups);
+DAEMONEYE_OVER_EACH_TRANSPORT(DurableGroups);
+DAEMONEYE_OVER_EACH_TRANSPORT(GroupSettings);
 
 }  // namespace
 }  // namespace daemoneye::testing
