@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <set>
@@ -302,6 +303,39 @@ TEST_F(BusProcesses, StopRequestShutsTheBrokerDownGracefully) {
   EXPECT_EQ(broker_->stop(10s), 0) << broker_->err();
   EXPECT_NE(broker_->err().find("shutting down"), std::string::npos) << broker_->err();
   EXPECT_NE(broker_->err().find("broker stopped"), std::string::npos) << broker_->err();
+}
+
+// The TCP loopback fallback: a client holding the broker's token gets in
+// with the owner's rights; without it, it is refused with a clear error.
+TEST_F(BusProcesses, TcpFallbackAdmitsOnlyHoldersOfTheBrokersToken) {
+  const std::string token = dir_.file("tcp.token");
+  auto tcp_broker = start({DAEMONEYE_AGENT_BIN, "--broker-only", "--socket", fresh_endpoint(dir_) + "-tcp",
+                           "--listen", "tcp:127.0.0.1:0", "--token-file", token},
+                          "tcp-agent");
+  // The port the broker chose, from its log line naming the token file.
+  std::string tcp;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::string log = tcp_broker->err();
+        const auto at = log.find("TCP clients of tcp:");
+        if (at == std::string::npos) return false;
+        const auto end = log.find(' ', at + 15);
+        tcp = log.substr(at + 15, end - (at + 15));
+        return true;
+      },
+      kWait))
+      << tcp_broker->err();
+  std::string out, err;
+  auto with_token = start({DAEMONEYE_CLI_BIN, "stats", "--json", "--socket", tcp, "--token-file", token}, "with");
+  ASSERT_EQ(with_token->wait(kWait), 0) << with_token->err();
+  EXPECT_FALSE(json::parse(with_token->out(), nullptr, false).is_discarded());
+
+  const std::string wrong = dir_.file("wrong.token");
+  { std::ofstream(wrong) << std::string(64, '0'); }
+  auto without = start({DAEMONEYE_CLI_BIN, "stats", "--socket", tcp, "--token-file", wrong}, "without");
+  ASSERT_EQ(without->wait(kWait), 1);
+  EXPECT_NE(without->err().find("token"), std::string::npos) << without->err();
+  EXPECT_EQ(tcp_broker->stop(10s), 0) << tcp_broker->err();
 }
 
 }  // namespace
