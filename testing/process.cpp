@@ -1,6 +1,8 @@
 #include "process.hpp"
 
+#include <atomic>
 #include <fstream>
+#include <stdexcept>
 #include <sstream>
 #include <thread>
 
@@ -8,6 +10,12 @@
 // signalling processes is in process_posix.cpp / process_windows.cpp.
 
 namespace daemoneye::testing {
+
+std::string output_stem(const Process::Options& options) {
+  if (options.output_dir.empty()) throw std::invalid_argument("Process needs an output_dir");
+  static std::atomic<int> counter{0};
+  return options.output_dir + "/" + (options.label.empty() ? "proc" : options.label) + "-" + std::to_string(++counter);
+}
 
 std::string Process::out() const { return read_file(out_path_); }
 std::string Process::err() const { return read_file(err_path_); }

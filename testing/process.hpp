@@ -79,4 +79,7 @@ std::string read_file(const std::string& path);
 // Complete lines (LF or CRLF ended), without their line ends.
 std::vector<std::string> split_lines(const std::string& text);
 
+// "<output_dir>/<label>-<n>": where a new Process's .out and .err files go.
+std::string output_stem(const Process::Options& options);
+
 }  // namespace daemoneye::testing

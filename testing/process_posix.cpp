@@ -30,10 +30,7 @@ TempDir::~TempDir() {
 }
 
 Process::Process(std::vector<std::string> argv, Options options) {
-  if (options.output_dir.empty()) throw std::invalid_argument("Process needs an output_dir");
-  static int counter = 0;
-  const std::string stem =
-      options.output_dir + "/" + (options.label.empty() ? "proc" : options.label) + "-" + std::to_string(++counter);
+  const std::string stem = output_stem(options);
   out_path_ = stem + ".out";
   err_path_ = stem + ".err";
 

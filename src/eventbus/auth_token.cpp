@@ -9,14 +9,7 @@ namespace daemoneye::eventbus::detail {
 std::string new_token() {
   std::array<unsigned char, kTokenBytes> bytes{};
   platform::random_bytes(bytes);
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * bytes.size());
-  for (unsigned char b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 15];
-  }
-  return out;
+  return platform::to_hex(bytes);
 }
 
 Result<std::string> read_token_file(const std::string& path) {

@@ -13,7 +13,8 @@ set(DAEMONEYE_PLATFORM_BUS_SOURCES
   ${_dir}/process_identity_${DAEMONEYE_PLATFORM}.cpp
   ${_dir}/user_${DAEMONEYE_PLATFORM}.cpp
   ${_dir}/stop_signals_${DAEMONEYE_PLATFORM}.cpp
-  ${_dir}/secrets_${DAEMONEYE_PLATFORM}.cpp)
+  ${_dir}/secrets_${DAEMONEYE_PLATFORM}.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/secrets.cpp)
 if(WIN32)
   list(APPEND DAEMONEYE_PLATFORM_BUS_SOURCES ${_dir}/win_util.cpp)
   set(DAEMONEYE_PLATFORM_BUS_LIBS bcrypt)  # BCryptGenRandom

@@ -20,6 +20,9 @@ namespace daemoneye::platform {
 // Windows). Throws std::system_error if the OS cannot supply them.
 void random_bytes(std::span<unsigned char> out);
 
+// `bytes` as lower-case hex digits, two per byte (OS-independent; secrets.cpp).
+std::string to_hex(std::span<const unsigned char> bytes);
+
 // The path of `name` in this user's directory of DaemonEye runtime files
 // (the default bus socket, the broker's token files):
 //   Unix:    $XDG_RUNTIME_DIR/daemoneye/NAME, else /run/daemoneye/NAME

@@ -19,16 +19,6 @@ namespace {
   throw std::system_error(err, std::generic_category(), what);
 }
 
-std::string hex(std::span<const unsigned char> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 15];
-  }
-  return out;
-}
-
 // Creates `dir` (0700), or checks an existing one: a real directory, owned
 // by us or root, writable by nobody else (the same rule as the socket's).
 void prepare_directory(const std::filesystem::path& dir) {
@@ -85,7 +75,7 @@ FileStamp write_private_file(const std::string& path, std::string_view contents)
 
   unsigned char suffix[8];
   random_bytes(suffix);
-  const std::string tmp = (dir / ("." + p.filename().string() + "." + hex(suffix))).string();
+  const std::string tmp = (dir / ("." + p.filename().string() + "." + to_hex(suffix))).string();
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) fail(errno, "cannot create " + tmp);
   auto discard = [&](int err, const std::string& what) {

@@ -22,16 +22,6 @@ namespace win = windows;
   throw std::system_error(win::last_error(code), what);
 }
 
-std::string hex(std::span<const unsigned char> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 15];
-  }
-  return out;
-}
-
 std::wstring environment(const wchar_t* name) {
   wchar_t buf[MAX_PATH + 1];
   const DWORD n = ::GetEnvironmentVariableW(name, buf, MAX_PATH + 1);
@@ -170,7 +160,7 @@ FileStamp write_private_file(const std::string& path, std::string_view contents)
 
   unsigned char suffix[8];
   random_bytes(suffix);
-  const std::string tmp = dir + "\\." + name_of(path) + "." + hex(suffix);
+  const std::string tmp = dir + "\\." + name_of(path) + "." + to_hex(suffix);
   const std::wstring wtmp = win::widen(tmp);
   // Protected (P): nothing is inherited from the directory; only this user's SID has access.
   const Descriptor d("D:P(A;;FA;;;" + sid + ")");
