@@ -1,9 +1,11 @@
 #include "collectors/common/files.hpp"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
+
+#ifndef _WIN32
+#include <unistd.h>
+#endif
 
 #include <gtest/gtest.h>
 
@@ -28,6 +30,16 @@ TEST(Files, Sha256StopsWhenCancelled) {
   EXPECT_FALSE(sha256_file(path, [] { return true; }));
 }
 
+TEST(Files, ReadsWholeFilesUpToTheLimit) {
+  testing::TempDir dir;
+  const std::string path = dir.path() + "/text";
+  std::ofstream(path, std::ios::binary) << "hello\r\nworld";
+  EXPECT_EQ(read_file(path).value_or(""), "hello\r\nworld");
+  EXPECT_EQ(read_file(path, 5).value_or(""), "hello");
+  EXPECT_FALSE(read_file(dir.path() + "/missing"));
+}
+
+#ifndef _WIN32
 TEST(Files, ReadsProcfsFilesWithZeroSize) {
   const auto stat = read_file("/proc/self/stat");
   ASSERT_TRUE(stat);
@@ -35,6 +47,7 @@ TEST(Files, ReadsProcfsFilesWithZeroSize) {
 }
 
 TEST(Files, ReadsLinks) { EXPECT_EQ(read_link("/proc/self/cwd").value_or(""), std::filesystem::current_path().string()); }
+#endif
 
 }  // namespace
 }  // namespace daemoneye::collectors

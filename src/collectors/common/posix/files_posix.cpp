@@ -1,3 +1,4 @@
+// POSIX implementation of collectors/common/files.hpp; SHA-256 from OpenSSL.
 #include "collectors/common/files.hpp"
 
 #include <fcntl.h>
@@ -6,8 +7,11 @@
 #include <array>
 #include <cerrno>
 #include <memory>
+#include <span>
 
 #include <openssl/evp.h>
+
+#include "platform/secrets.hpp"
 
 namespace daemoneye::collectors {
 
@@ -78,14 +82,7 @@ std::optional<std::string> sha256_file(const std::string& path, const std::funct
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest;
   unsigned int len = 0;
   if (EVP_DigestFinal_ex(ctx.get(), digest.data(), &len) != 1) return std::nullopt;
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0xf]);
-  }
-  return hex;
+  return platform::to_hex(std::span<const unsigned char>(digest.data(), len));
 }
 
 }  // namespace daemoneye::collectors
