@@ -1,7 +1,8 @@
 #pragma once
 // The platform-neutral change-notification facility fsmond is built on.
 // Each OS supplies open_change_watcher() in its own folder (Linux:
-// linux/inotify_watcher.cpp), chosen by CMake; nothing in this header names
+// linux/inotify_watcher.cpp, Windows: windows/directory_watcher.cpp),
+// chosen by CMake; nothing in this header names
 // an OS facility. Whether a platform watches per directory (inotify) or per
 // tree is its own business: the spec says what to watch, the watcher keeps
 // it watched as directories are created, moved and removed.
@@ -17,11 +18,15 @@
 namespace daemoneye::collectors::filesystem {
 
 // What to watch. Paths are absolute and normalised (no trailing '/', no
-// "." or ".." components); the source's configure() makes them so.
+// "." or ".." components), with '/' separators on every OS (Windows:
+// "C:/data/x"); the source's configure() makes them so, and watchers report
+// paths in the same form.
 struct WatchSpec {
   std::vector<std::string> paths;  // directories
   bool recursive = true;           // also every subdirectory, present and future
-  std::size_t max_watches = 8192;  // directories watched at most; further ones are reported and skipped
+  // Watches at most; further ones are reported and skipped. What a watch is
+  // is the OS's: a directory on Linux, a watched root (a whole tree) on Windows.
+  std::size_t max_watches = 8192;
   // Path prefixes, by whole components: "/etc/ssl" excludes /etc/ssl and
   // everything under it, not /etc/sslx. Excluded directories are not
   // watched and changes of excluded paths are not reported.
@@ -49,7 +54,7 @@ std::string_view to_string(ChangeKind kind);
 
 struct Change {
   ChangeKind kind = ChangeKind::created;
-  std::string path;  // empty for overflow; bytes, not necessarily UTF-8
+  std::string path;  // empty for overflow; Linux: bytes, not necessarily UTF-8; Windows: UTF-8
   bool is_dir = false;
   std::uint32_t cookie = 0;  // pairs moved_from with moved_to; 0 otherwise
 };
@@ -84,7 +89,7 @@ class ChangeWatcher {
   // good; the watcher is then of no further use.
   virtual bool poll(ChangeSink& sink, std::chrono::milliseconds timeout, std::string& error) = 0;
 
-  // Directories watched now.
+  // Watches placed now (see WatchSpec::max_watches).
   virtual std::size_t watch_count() const = 0;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 // Metadata of one directory entry, platform-neutral. Each OS supplies
-// stat_entry() in its own folder (Linux: linux/file_info.cpp), chosen by CMake.
+// stat_entry() in its own folder (Linux: linux/file_info.cpp, Windows:
+// windows/file_info.cpp, which says what it fills in), chosen by CMake.
 #include <cstdint>
 #include <optional>
 #include <string>

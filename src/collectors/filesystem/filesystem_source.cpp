@@ -54,12 +54,31 @@ std::string to_text(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-// "/etc/" → "/etc", "/a/./b/../c" → "/a/c"; empty when not absolute.
+// A UTF-8 path (Linux: bytes) as a std::filesystem::path. Built from
+// char8_t: on Windows a path made from char would be decoded in the
+// process's code page, not UTF-8; on Linux both are taken as they are.
+std::filesystem::path to_path(std::string_view path) {
+  return std::filesystem::path(std::u8string_view(reinterpret_cast<const char8_t*>(path.data()), path.size()));
+}
+
+// fsmond's form of an absolute path, the same on every OS: '/' separators
+// (Windows: "C:\x\y" and "C:/x/y" → "C:/x/y"), no "." or ".."
+// components, no trailing '/' except the root's ("/", "C:/"); UTF-8 on
+// Windows. "/etc/" → "/etc", "/a/./b/../c" → "/a/c". Empty when not
+// absolute for the OS (on Windows "/etc" and "\\x" lack a drive).
 std::string normalise(std::string_view path) {
-  if (path.empty() || path.front() != '/') return {};
-  std::string out = std::filesystem::path(path).lexically_normal().string();
-  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  if (path.empty()) return {};
+  const std::filesystem::path p = to_path(path).lexically_normal();
+  if (!p.is_absolute()) return {};
+  std::string out = p.generic_string();
+  const std::size_t root = p.root_path().generic_string().size();
+  while (out.size() > root && out.back() == '/') out.pop_back();
   return out;
+}
+
+// `dir` + '/' + `name`, for a `dir` in the form normalise() gives.
+std::string join(const std::string& dir, const std::string& name) {
+  return dir.ends_with('/') ? dir + name : dir + "/" + name;
 }
 
 // The runtime's settings (see configure()); defaults suit a host monitor.
@@ -134,20 +153,19 @@ struct WatchStats {
 void log_overflows(const RateLimiter::Report& r, std::uint64_t total, std::optional<std::uint64_t> limit) {
   const std::string limit_text =
       std::string(filesystem::queue_limit_name()) + " = " + (limit ? std::to_string(*limit) : "unknown");
-  constexpr std::string_view kRemedy =
-      "raise the limit (setting inotify_max_queued_events), or watch fewer or quieter paths (paths, exclude)";
+  const std::string_view remedy = filesystem::overflow_remedy();
   if (r.first) {
     spdlog::warn(
         "the kernel's event queue overflowed: it dropped changes under the watched paths, how many is unknown "
         "({}); an `overflow` change was published, rescan with scan-path to catch up; {}; further overflows are "
         "logged at most every {} s",
-        limit_text, kRemedy, std::chrono::seconds(kOverflowLogInterval).count());
+        limit_text, remedy, std::chrono::seconds(kOverflowLogInterval).count());
     return;
   }
   spdlog::warn(
       "the kernel's event queue overflowed {} time(s) in the last {:.1f} s ({} in all): it dropped changes, how many "
       "is unknown ({}); each overflow published an `overflow` change; {}",
-      r.count, std::chrono::duration<double>(r.since).count(), total, limit_text, kRemedy);
+      r.count, std::chrono::duration<double>(r.since).count(), total, limit_text, remedy);
 }
 
 // Coalescing: a program writing a file in many small write() calls causes
@@ -416,8 +434,8 @@ class FilesystemSource final : public collector::EventSource {
       } else if (r.outcome == Outcome::not_permitted) {
         spdlog::warn(
             "the setting inotify_max_queued_events asks for {} but {} is {} and fsmond may not raise it ({}): "
-            "raise it as root (sysctl -w {}={}), or lower the setting; fsmond goes on with {}",
-            wanted, name, r.before, r.error, name, wanted, r.before);
+            "{}; fsmond goes on with {}",
+            wanted, name, r.before, r.error, r.remedy, r.before);
       } else if (r.outcome == Outcome::failed) {
         spdlog::warn("could not raise {} to {} as the setting inotify_max_queued_events asks: {}", name, wanted,
                      r.error);
@@ -431,8 +449,8 @@ class FilesystemSource final : public collector::EventSource {
       logged_limit_.reset();
     } else if (limit != logged_limit_) {
       spdlog::info(
-          "{} is {}: the kernel queues at most that many unread events for fsmond; beyond it changes are lost, "
-          "counted and published as `overflow`",
+          "{} is {}: the OS queues at most that many unread events for fsmond (Linux counts events, Windows "
+          "bytes); beyond it changes are lost, counted and published as `overflow`",
           name, *limit);
       logged_limit_ = limit;
       logged_unreadable_ = false;
@@ -500,7 +518,7 @@ class FilesystemSource final : public collector::EventSource {
       const std::string dir = std::move(pending.back());
       pending.pop_back();
       std::vector<std::string> names;
-      std::filesystem::directory_iterator it(dir, ec), end;
+      std::filesystem::directory_iterator it(to_path(dir), ec), end;
       if (ec && dir == a.path) return TaskStatus::failure(TaskStatus::Code::failed, a.path + ": " + ec.message());
       for (; !ec && it != end; it.increment(ec)) names.push_back(it->path().filename().string());
       std::sort(names.begin(), names.end());
@@ -510,7 +528,7 @@ class FilesystemSource final : public collector::EventSource {
         if (emitted == a.max_entries) {
           return {TaskStatus::Code::ok, "stopped at max_entries (" + std::to_string(a.max_entries) + ")"};
         }
-        const std::string path = dir == "/" ? "/" + name : dir + "/" + name;
+        const std::string path = join(dir, name);
         const auto info = filesystem::stat_entry(path, ec);
         if (!info) continue;
         out.emit("file", to_text(file_record(path, *info, a.hash, out)));

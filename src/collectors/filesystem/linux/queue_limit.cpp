@@ -81,6 +81,8 @@ QueueLimitRaise raise_queue_limit(std::uint64_t wanted) {
     const bool denied = err == EACCES || err == EPERM || err == EROFS;
     r.outcome = denied ? QueueLimitRaise::Outcome::not_permitted : QueueLimitRaise::Outcome::failed;
     r.error = std::string(kPath) + ": " + errno_text(err);
+    r.remedy = "raise it as root (sysctl -w " + std::string(queue_limit_name()) + "=" + std::to_string(wanted) +
+               "), or lower the setting";
     return r;
   }
   std::string error;
@@ -96,6 +98,10 @@ QueueLimitRaise raise_queue_limit(std::uint64_t wanted) {
   r.outcome = QueueLimitRaise::Outcome::raised;
   r.after = *after;
   return r;
+}
+
+std::string_view overflow_remedy() {
+  return "raise the limit (setting inotify_max_queued_events), or watch fewer or quieter paths (paths, exclude)";
 }
 
 }  // namespace daemoneye::collectors::filesystem
