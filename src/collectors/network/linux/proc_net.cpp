@@ -1,8 +1,6 @@
 #include "collectors/network/linux/proc_net.hpp"
 
-#include <arpa/inet.h>
 #include <dirent.h>
-#include <netinet/in.h>
 
 #include <algorithm>
 #include <array>
@@ -11,6 +9,7 @@
 #include <string>
 
 #include "collectors/common/files.hpp"
+#include "collectors/network/ip_text.hpp"
 
 namespace daemoneye::collectors::network::procfs {
 
@@ -77,9 +76,7 @@ bool parse_endpoint(std::string_view text, bool v6, std::string& address, std::u
   }
   const auto p = parse_number<std::uint16_t>(text.substr(colon + 1), 16);
   if (!p) return false;
-  std::array<char, INET6_ADDRSTRLEN> buf{};
-  if (::inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), buf.data(), buf.size()) == nullptr) return false;
-  address = buf.data();
+  address = v6 ? ipv6_text(bytes) : ipv4_text({bytes[0], bytes[1], bytes[2], bytes[3]});
   port = *p;
   return true;
 }
