@@ -1,8 +1,9 @@
 #pragma once
 // The platform-neutral view netmond has of the host's sockets. Each OS
 // supplies make_socket_inventory() in its own folder (Linux:
-// linux/proc_net.cpp, reading /proc/net and /proc/<pid>/fd), chosen by CMake;
-// nothing in this header names an OS facility.
+// linux/proc_net.cpp, reading /proc/net and /proc/<pid>/fd; Windows:
+// windows/ip_helper.cpp, reading the IP Helper owner-pid tables), chosen by
+// CMake; nothing in this header names an OS facility.
 //
 // Sockets come and go while they are read: a listing is a snapshot that may
 // already be stale, and an owner lookup may miss a socket opened since, or
@@ -65,10 +66,16 @@ std::string_view to_string(UnixType type);  // "stream", "dgram", "seqpacket", "
 struct Socket {
   Protocol protocol = Protocol::tcp;
   SocketState state = SocketState::unknown;
-  // Identifies the socket host-wide; the key owner lookups use. 0 for TCP
-  // sockets in TIME_WAIT, which no longer belong to any process.
+  // Identifies the socket host-wide; the key owner lookups use. The socket's
+  // inode where the OS has one (Linux); elsewhere a key the inventory derives
+  // from the socket, the same in every listing for as long as the socket
+  // lives (Windows: windows/ip_helper.hpp). 0 for TCP sockets in TIME_WAIT,
+  // and for sockets the application has closed, which no longer belong to
+  // any process.
   std::uint64_t inode = 0;
-  std::optional<std::uint32_t> uid;  // who created it; nullopt where the OS does not say (Unix sockets on Linux)
+  // Who created it; nullopt where the OS does not say (Unix sockets on Linux;
+  // every socket on Windows).
+  std::optional<std::uint32_t> uid;
 
   // TCP and UDP: addresses as text (dotted IPv4; IPv6 in RFC 5952 form) and
   // ports in host order. Empty / 0 for Unix sockets.
@@ -93,7 +100,7 @@ struct OwnerIndex {
 
 // Thread safety: an inventory holds no mutable state; any number of threads
 // may use one concurrently. Every call may block on the OS for a while
-// (owners() reads every process's descriptor table) and is meant for a
+// (owners() may read every process's descriptor table) and is meant for a
 // task thread.
 class SocketInventory {
  public:
