@@ -25,6 +25,7 @@
 #include "agent/supervisor.hpp"
 #include "collector/protocol.hpp"
 #include "eventbus/asio_compat.hpp"
+#include "platform/files.hpp"
 #include "platform/process_identity.hpp"
 #include "platform/spawn.hpp"
 
@@ -310,7 +311,8 @@ asio::awaitable<void> Coordinator::Impl::start() {
 
   const std::string dir = platform::executable_dir();
   for (const auto& spec : settings_.collectors) {
-    const std::string program = spec.path.empty() ? dir + "/" + spec.type : spec.path;
+    const std::string program =
+        spec.path.empty() ? platform::join_path(dir, platform::program_file_name(spec.type)) : spec.path;
     supervisor_.add(spec.type, spec.instances, [&](const std::string& id) {
       std::vector<std::string> argv{program,
                                     "--id",
@@ -354,6 +356,16 @@ asio::awaitable<void> Coordinator::Impl::subscribe(std::string pattern, eb::Subs
 asio::awaitable<void> Coordinator::Impl::stop() {
   stopping_ = true;
   for (auto& t : schedule_timers_) t->cancel();
+  // The orderly way first, on every OS: the bus reaches each collector
+  // wherever it runs (on Windows a console event reaches only processes
+  // sharing the agent's console). The supervisor also asks each process
+  // through the OS (SIGTERM; the stop event on Windows), for a collector
+  // whose connection is down, and kills what still runs after the grace
+  // period (SIGKILL; TerminateProcess).
+  if (client_) {
+    (void)client_->publish(topics::kCollectorLifecycle,
+                           protocol::encode(protocol::LifecycleCommand{"shutdown", "*"}));
+  }
   co_await supervisor_.stop();
   tick_.cancel();
   // Results that completed before the collectors stopped are kept.

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace daemoneye::platform {
@@ -56,6 +57,12 @@ struct ExitStatus {
 std::optional<ExitStatus> try_reap(std::int64_t pid) noexcept;
 
 // The directory of the running executable (for finding sibling programs).
+// Linux: /proc/self/exe; Windows: GetModuleFileNameW.
 std::string executable_dir();
+
+// The file name of the program called `name` on this OS: `name` itself on
+// POSIX, `name` + ".exe" on Windows. So "procmond" is the procmond.exe beside
+// daemoneye-agent.exe there.
+std::string program_file_name(std::string_view name);
 
 }  // namespace daemoneye::platform

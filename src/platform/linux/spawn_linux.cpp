@@ -187,4 +187,6 @@ std::string executable_dir() {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
+std::string program_file_name(std::string_view name) { return std::string(name); }
+
 }  // namespace daemoneye::platform

@@ -2,11 +2,13 @@
 
 #include <windows.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cwchar>
 #include <map>
 #include <mutex>
 #include <system_error>
+#include <vector>
 
 #include "platform/windows/win_util.hpp"
 
@@ -107,8 +109,11 @@ std::int64_t spawn_process(const SpawnOptions& options) {
   std::wstring command_line = win::widen(win::command_line(options.argv));
   const std::wstring application = win::widen(options.argv[0]);
 
-  STARTUPINFOW si{};
-  si.cb = sizeof si;
+  // The child's standard streams: the files asked for, else inheritable
+  // duplicates of ours (a child created without them would have no usable
+  // stdout/stderr once ours are not a console, e.g. a log file). Exactly
+  // these handles are inherited (PROC_THREAD_ATTRIBUTE_HANDLE_LIST), not
+  // every inheritable handle this process holds.
   HANDLE opened[3] = {nullptr, nullptr, nullptr};
   const auto close_opened = [&] {
     for (HANDLE h : opened) {
@@ -123,20 +128,49 @@ std::int64_t spawn_process(const SpawnOptions& options) {
     close_opened();
     throw;
   }
-  const bool redirect = opened[0] || opened[1] || opened[2];
-  if (redirect) {
-    si.dwFlags |= STARTF_USESTDHANDLES;
-    si.hStdInput = opened[0] ? opened[0] : ::GetStdHandle(STD_INPUT_HANDLE);
-    si.hStdOutput = opened[1] ? opened[1] : ::GetStdHandle(STD_OUTPUT_HANDLE);
-    si.hStdError = opened[2] ? opened[2] : ::GetStdHandle(STD_ERROR_HANDLE);
+  const DWORD which[3] = {STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE};
+  for (int i = 0; i < 3; ++i) {
+    if (opened[i]) continue;
+    HANDLE ours = ::GetStdHandle(which[i]);
+    if (ours == nullptr || ours == INVALID_HANDLE_VALUE) continue;
+    HANDLE dup = nullptr;
+    if (::DuplicateHandle(::GetCurrentProcess(), ours, ::GetCurrentProcess(), &dup, 0, TRUE, DUPLICATE_SAME_ACCESS)) {
+      opened[i] = dup;
+    }
   }
+  std::vector<HANDLE> inherited;
+  for (HANDLE h : opened) {
+    if (h && std::find(inherited.begin(), inherited.end(), h) == inherited.end()) inherited.push_back(h);
+  }
+
+  STARTUPINFOEXW si{};
+  si.StartupInfo.cb = sizeof si;
+  std::vector<unsigned char> attribute_storage;
   DWORD flags = CREATE_UNICODE_ENVIRONMENT | CREATE_SUSPENDED;  // into the job before it runs
+  if (!inherited.empty()) {
+    si.StartupInfo.dwFlags |= STARTF_USESTDHANDLES;
+    si.StartupInfo.hStdInput = opened[0];
+    si.StartupInfo.hStdOutput = opened[1];
+    si.StartupInfo.hStdError = opened[2];
+    SIZE_T size = 0;
+    ::InitializeProcThreadAttributeList(nullptr, 1, 0, &size);
+    attribute_storage.resize(size);
+    auto* list = reinterpret_cast<LPPROC_THREAD_ATTRIBUTE_LIST>(attribute_storage.data());
+    if (::InitializeProcThreadAttributeList(list, 1, 0, &size) &&
+        ::UpdateProcThreadAttribute(list, 0, PROC_THREAD_ATTRIBUTE_HANDLE_LIST, inherited.data(),
+                                    inherited.size() * sizeof(HANDLE), nullptr, nullptr)) {
+      si.lpAttributeList = list;
+      flags |= EXTENDED_STARTUPINFO_PRESENT;
+    }
+  }
   if (options.own_process_group) flags |= CREATE_NEW_PROCESS_GROUP;
   std::wstring env = options.env.empty() ? std::wstring{} : environment_with(options.env);
 
   PROCESS_INFORMATION pi{};
-  const BOOL ok = ::CreateProcessW(application.c_str(), command_line.data(), nullptr, nullptr, redirect ? TRUE : FALSE,
-                                   flags, env.empty() ? nullptr : env.data(), nullptr, &si, &pi);
+  const BOOL ok = ::CreateProcessW(application.c_str(), command_line.data(), nullptr, nullptr,
+                                   inherited.empty() ? FALSE : TRUE, flags, env.empty() ? nullptr : env.data(),
+                                   nullptr, &si.StartupInfo, &pi);
+  if (si.lpAttributeList) ::DeleteProcThreadAttributeList(si.lpAttributeList);
   const DWORD err = ::GetLastError();
   close_opened();
   if (!ok) throw std::system_error(win::last_error(err), "cannot execute " + options.argv[0]);
@@ -232,5 +266,7 @@ std::string executable_dir() {
   const auto sep = utf8.find_last_of("\\/");
   return sep == std::string::npos ? "." : utf8.substr(0, sep);
 }
+
+std::string program_file_name(std::string_view name) { return std::string(name) + ".exe"; }
 
 }  // namespace daemoneye::platform
