@@ -3,6 +3,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include <cstdio>
 
@@ -18,6 +19,7 @@
 #include "agent/config.hpp"
 #include "agent/coordinator.hpp"
 #include "agent/settings.hpp"
+#include "platform/files.hpp"
 #include "platform/stop_signals.hpp"
 #include "storage/event_store.hpp"
 
@@ -27,10 +29,25 @@ namespace {
 
 // The value of --config (or --config=FILE) if given, read before the full
 // parse so that the file's settings become the defaults the flags override.
-std::string find_config_flag(int argc, char** argv) {
+// An empty value ("--config=") asks for no file at all.
+std::optional<std::string> find_config_flag(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) return argv[i + 1];
-    if (std::strncmp(argv[i], "--config=", 9) == 0) return argv[i] + 9;
+    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) return std::string(argv[i + 1]);
+    if (std::strncmp(argv[i], "--config=", 9) == 0) return std::string(argv[i] + 9);
+  }
+  return std::nullopt;
+}
+
+// The configuration file used when --config is not given:
+// $DAEMONEYE_CONFIG, else agent.toml in the first of the platform's
+// configuration directories that holds one (platform::config_directories:
+// e.g. /etc/daemoneye, or %LOCALAPPDATA%\DaemonEye then
+// %ProgramData%\DaemonEye); empty when there is none: built-in defaults.
+std::string default_config_file() {
+  if (std::string env = platform::environment_variable("DAEMONEYE_CONFIG"); !env.empty()) return env;
+  for (const auto& dir : platform::config_directories("DaemonEye")) {
+    const std::string path = platform::join_path(dir, "agent.toml");
+    if (!platform::check_exists(path)) return path;
   }
   return {};
 }
@@ -50,7 +67,7 @@ int parse_command_line(int argc, char** argv, AgentConfig& cfg) {
                "daemoneye-agent"};
   std::string socket;
   std::vector<std::string> extra;
-  cfg.config_path = find_config_flag(argc, argv);
+  cfg.config_path = find_config_flag(argc, argv).value_or(default_config_file());
   if (!cfg.config_path.empty()) {
     try {
       b.policy = load_config(cfg.config_path, b, socket);
@@ -68,9 +85,12 @@ int parse_command_line(int argc, char** argv, AgentConfig& cfg) {
   app.add_option("--database", cfg.settings.database,
                  "SQLite file for results (default: $DAEMONEYE_DB, /var/lib/daemoneye/events.db as root, "
                  "else ~/.local/state/daemoneye/events.db); \"none\" stores nothing");
-  app.add_option("--config", cfg.config_path, "TOML configuration file (broker, access rules, collectors, "
-                                              "schedule; see dist/daemoneye-agent.toml); flags override it; "
-                                              "SIGHUP reloads its access policy and collector settings");
+  app.add_option("--config", cfg.config_path,
+                 "TOML configuration file (broker, access rules, collectors, schedule; see "
+                 "dist/daemoneye-agent.toml); flags override it; SIGHUP reloads its access policy and collector "
+                 "settings. Default: $DAEMONEYE_CONFIG, else agent.toml in ~/.config/daemoneye (not as root) or "
+                 "/etc/daemoneye; on Windows %LOCALAPPDATA%\\DaemonEye (not when elevated) or "
+                 "%ProgramData%\\DaemonEye; --config= uses none");
   app.add_option("--socket", socket, "Endpoint to listen on (path, unix:PATH or tcp:127.0.0.1:PORT); "
                                      "default $DAEMONEYE_SOCKET, $XDG_RUNTIME_DIR/daemoneye/eventbus.sock, "
                                      "/run/daemoneye/eventbus.sock");
@@ -120,6 +140,11 @@ int run(const AgentConfig& config) {
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   platform::ignore_broken_pipe();
+  if (config.config_path.empty()) {
+    spdlog::info("no configuration file; built-in defaults");
+  } else {
+    spdlog::info("configuration: {}", config.config_path);
+  }
 
   asio::io_context io(1);
   broker::Broker broker(io, config.broker);

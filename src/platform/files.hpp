@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace daemoneye::platform {
 
@@ -80,7 +81,23 @@ bool process_is_privileged() noexcept;
 // Empty when none applies (no home directory is known).
 std::string state_directory(std::string_view app);
 
+// The directories in which the program named `app` looks for a
+// configuration file it was not given, most specific first (callers use the
+// first that holds the file):
+//   POSIX:   unprivileged: $XDG_CONFIG_HOME/<app> when that is an absolute
+//            path, else $HOME/.config/<app>; then /etc/<app> (<app>
+//            lower-cased). Privileged: /etc/<app> alone.
+//   Windows: unprivileged: %LOCALAPPDATA%\<app> (a per-user override); then
+//            %ProgramData%\<app>. Privileged: %ProgramData%\<app> alone.
+// Directories that cannot be named (no home directory) are left out.
+std::vector<std::string> config_directories(std::string_view app);
+
 namespace detail {
+std::vector<std::string> posix_config_directories(bool root, std::string_view app, const std::string& xdg_config_home,
+                                                  const std::string& home);
+std::vector<std::string> windows_config_directories(bool privileged, std::string_view app,
+                                                    const std::string& program_data,
+                                                    const std::string& local_app_data);
 // The rules of state_directory() over given facts (empty: unset), for tests;
 // both are built on every OS.
 std::string posix_state_directory(bool root, std::string_view app, const std::string& xdg_state_home,

@@ -455,6 +455,27 @@ TEST(DefaultDatabasePath, WindowsStateDirectoryIsProgramDataWhenPrivilegedElseLo
       << "no local application data: no default";
 }
 
+TEST(DefaultConfigDirectories, PosixUserConfigThenEtcUnlessRoot) {
+  using platform::detail::posix_config_directories;
+  using Dirs = std::vector<std::string>;
+  EXPECT_EQ(posix_config_directories(true, "DaemonEye", "/srv/config", "/root"), Dirs{"/etc/daemoneye"});
+  EXPECT_EQ(posix_config_directories(false, "DaemonEye", "/srv/config", "/home/op"),
+            (Dirs{"/srv/config/daemoneye", "/etc/daemoneye"}));
+  EXPECT_EQ(posix_config_directories(false, "DaemonEye", "relative", "/home/op"),
+            (Dirs{"/home/op/.config/daemoneye", "/etc/daemoneye"}));
+  EXPECT_EQ(posix_config_directories(false, "DaemonEye", "", ""), Dirs{"/etc/daemoneye"});
+}
+
+TEST(DefaultConfigDirectories, WindowsLocalAppDataOverridesProgramDataUnlessPrivileged) {
+  using platform::detail::windows_config_directories;
+  using Dirs = std::vector<std::string>;
+  EXPECT_EQ(windows_config_directories(true, "DaemonEye", "C:\\ProgramData", "C:\\Users\\op\\AppData\\Local"),
+            Dirs{"C:\\ProgramData\\DaemonEye"});
+  EXPECT_EQ(windows_config_directories(false, "DaemonEye", "C:\\ProgramData", "C:\\Users\\op\\AppData\\Local"),
+            (Dirs{"C:\\Users\\op\\AppData\\Local\\DaemonEye", "C:\\ProgramData\\DaemonEye"}));
+  EXPECT_EQ(windows_config_directories(false, "DaemonEye", "C:\\ProgramData", ""), Dirs{"C:\\ProgramData\\DaemonEye"});
+}
+
 TEST(DefaultDatabasePath, IsEventsDbInTheStateDirectory) {
   const std::string saved = platform::environment_variable("DAEMONEYE_DB");
   platform::set_environment_variable("DAEMONEYE_DB", "");

@@ -76,12 +76,25 @@ void set_environment_variable(const char* name, const std::string& value) {
 
 bool process_is_privileged() noexcept { return ::geteuid() == 0; }
 
-std::string state_directory(std::string_view app) {
+namespace {
+// $HOME, else the passwd entry's home directory; empty when neither is known.
+std::string home_directory() {
   std::string home = environment_variable("HOME");
   if (home.empty()) {
     if (const passwd* pw = ::getpwuid(::geteuid()); pw != nullptr && pw->pw_dir != nullptr) home = pw->pw_dir;
   }
-  return detail::posix_state_directory(process_is_privileged(), app, environment_variable("XDG_STATE_HOME"), home);
+  return home;
+}
+}  // namespace
+
+std::string state_directory(std::string_view app) {
+  return detail::posix_state_directory(process_is_privileged(), app, environment_variable("XDG_STATE_HOME"),
+                                       home_directory());
+}
+
+std::vector<std::string> config_directories(std::string_view app) {
+  return detail::posix_config_directories(process_is_privileged(), app, environment_variable("XDG_CONFIG_HOME"),
+                                          home_directory());
 }
 
 }  // namespace daemoneye::platform

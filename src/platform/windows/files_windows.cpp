@@ -158,14 +158,24 @@ bool process_is_privileged() noexcept {
   return privileged;
 }
 
+namespace {
+// A known folder, else the environment variable that names it.
+std::string folder(REFKNOWNFOLDERID id, const char* variable) {
+  std::string dir = known_folder(id);
+  return dir.empty() ? environment_variable(variable) : dir;
+}
+}  // namespace
+
 std::string state_directory(std::string_view app) {
+  return process_is_privileged()
+             ? detail::windows_state_directory(true, app, folder(FOLDERID_ProgramData, "ProgramData"), {})
+             : detail::windows_state_directory(false, app, {}, folder(FOLDERID_LocalAppData, "LOCALAPPDATA"));
+}
+
+std::vector<std::string> config_directories(std::string_view app) {
   const bool privileged = process_is_privileged();
-  const auto folder = [](REFKNOWNFOLDERID id, const char* variable) {
-    std::string dir = known_folder(id);
-    return dir.empty() ? environment_variable(variable) : dir;
-  };
-  return privileged ? detail::windows_state_directory(true, app, folder(FOLDERID_ProgramData, "ProgramData"), {})
-                    : detail::windows_state_directory(false, app, {}, folder(FOLDERID_LocalAppData, "LOCALAPPDATA"));
+  return detail::windows_config_directories(privileged, app, folder(FOLDERID_ProgramData, "ProgramData"),
+                                            privileged ? std::string() : folder(FOLDERID_LocalAppData, "LOCALAPPDATA"));
 }
 
 }  // namespace daemoneye::platform
