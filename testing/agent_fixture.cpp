@@ -1,15 +1,17 @@
 #include "agent_fixture.hpp"
 
-#include <signal.h>
-
-#include <cerrno>
+#include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <thread>
 
-#include "bus_fixture.hpp"
-#include "raw_client.hpp"
+#include <daemoneye/eventbus/sync_client.hpp>
+
+#include "platform/user.hpp"
+#include "transport/local.hpp"
+#include "transport/transport.hpp"
 
 namespace daemoneye::testing {
 
@@ -17,30 +19,43 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 std::string collector_binary(const std::string& type) {
+#ifdef DAEMONEYE_PROCMOND_BIN
   if (type == "procmond") return DAEMONEYE_PROCMOND_BIN;
+#endif
+#ifdef DAEMONEYE_NETMOND_BIN
   if (type == "netmond") return DAEMONEYE_NETMOND_BIN;
+#endif
+#ifdef DAEMONEYE_FSMOND_BIN
   if (type == "fsmond") return DAEMONEYE_FSMOND_BIN;
+#endif
+#ifdef DAEMONEYE_PERFMOND_BIN
   if (type == "perfmond") return DAEMONEYE_PERFMOND_BIN;
-  throw std::invalid_argument("no collector program called " + type);
+#endif
+  throw std::invalid_argument("no collector program called " + type + " in this build");
+}
+
+std::string local_endpoint(const TempDir& dir) {
+  namespace tp = eventbus::transport;
+  static std::atomic<int> n{0};
+  if (tp::local::kind() == tp::Endpoint::Kind::named_pipe) {
+    return "pipe:daemoneye-test-" + std::to_string(platform::current_pid()) + "-" + std::to_string(++n);
+  }
+  return dir.file("run/bus.sock");
 }
 
 std::optional<json> agent_request(const std::string& socket, const std::string& topic, const std::string& payload,
                                   std::chrono::milliseconds timeout) {
-  try {
-    RawClient c(socket);
-    const v1::Welcome w = c.handshake("");
-    v1::Frame req = publish_frame(topic, payload, 1);
-    req.mutable_publish()->mutable_envelope()->set_reply_to("_inbox." + std::to_string(w.client_id()) + ".1");
-    if (!c.send(req)) return std::nullopt;
-    auto reply = c.read_until([](const v1::Frame& f) { return f.has_deliver() || f.has_error(); }, timeout);
-    if (!reply || !reply->has_deliver()) return std::nullopt;
-    (void)c.send(goodbye_frame());
-    auto j = json::parse(reply->deliver().payload(), nullptr, false);
-    if (j.is_discarded()) return std::nullopt;
-    return j;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
+  eventbus::ClientOptions options;
+  options.endpoint = socket;
+  options.reconnect = false;
+  options.connect_timeout = timeout;
+  auto client = eventbus::SyncClient::connect(options);
+  if (!client) return std::nullopt;
+  auto reply = (*client)->request(topic, payload, timeout);
+  if (!reply) return std::nullopt;
+  auto j = json::parse(reply->payload, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
 }
 
 bool poll_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
@@ -56,15 +71,15 @@ bool poll_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 // --- AgentProcess -----------------------------------------------------------------
 
 AgentProcess::AgentProcess(const TempDir& dir, const std::string& toml)
-    : socket_(dir.file("run/bus.sock")), database_(dir.file("state/events.db")), config_(dir.file("agent.toml")) {
+    : socket_(local_endpoint(dir)), database_(dir.file("state/events.db")), config_(dir.file("agent.toml")) {
   write_config(toml);
-  proc_ = std::make_unique<Process>(std::vector<std::string>{agent_binary(), "--config", config_, "--socket", socket_,
+  std::filesystem::create_directories(dir.file("run"));
+  proc_ = std::make_unique<Process>(std::vector<std::string>{DAEMONEYE_AGENT_BIN, "--config", config_, "--socket", socket_,
                                                              "--database", database_, "--log-level", "debug"},
                                     Process::Options{{}, {}, dir.path(), "agent"});
   const bool up = poll_until(
       [&] {
         if (!proc_->running()) return true;
-        if (!socket_accepts(socket_)) return false;
         auto list = agent_request(socket_, "control.agent.collectors", "{}", 2s);
         if (!list) return false;
         remember_pids(*list);
@@ -87,7 +102,7 @@ int AgentProcess::stop(std::chrono::milliseconds grace) {
   if (auto code = proc_->wait(0ms)) return *code;
   proc_->signal(SIGTERM);
   if (auto code = proc_->wait(grace)) return *code;
-  proc_->signal(SIGKILL);
+  proc_->kill();
   (void)proc_->wait(5s);
   return -1;
 }
@@ -138,16 +153,15 @@ void AgentProcess::remember_pids(const json& list) {
 }
 
 void AgentProcess::kill_leftovers() {
-  // Only processes that are still collectors of this agent: their command
-  // line names this agent's socket (a pid may have been reused meanwhile).
+  // Only processes that are still collectors of this agent (a pid may have
+  // been reused meanwhile): on POSIX their command line names this agent's
+  // endpoint; on Windows, where it is not read, the agent is their parent
+  // (Toolhelp keeps the parent's pid after the parent exited).
   for (const int pid : seen_pids_) {
-    std::string cmdline = read_file("/proc/" + std::to_string(pid) + "/cmdline");
-    for (char& ch : cmdline) {
-      if (ch == '\0') ch = ' ';
-    }
-    if (cmdline.find(socket_) == std::string::npos) continue;
-    ::kill(pid, SIGCONT);
-    ::kill(pid, SIGKILL);
+    const auto p = find_host_process(pid);
+    if (!p) continue;
+    const bool ours = p->command_line.empty() ? p->ppid == proc_->pid() : p->command_line.find(socket_) != std::string::npos;
+    if (ours) kill_pid(pid);
   }
 }
 

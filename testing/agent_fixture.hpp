@@ -3,7 +3,7 @@
 // and supervises real collector processes (procmond, netmond, fsmond,
 // perfmond from the build's bin/ directory), configured by a TOML file the
 // test writes. Plus the ways a test looks at it: the agent's answers on
-// control.agent.* (asked over a short-lived raw connection, no child
+// control.agent.* (asked over a short-lived client connection, no child
 // process) and its SQLite event store (opened read-only beside the agent).
 
 #include <chrono>
@@ -24,7 +24,11 @@ namespace daemoneye::testing {
 // Path of a collector program under test ("procmond", ...; set by CMake).
 std::string collector_binary(const std::string& type);
 
-// One request to the agent on `topic` over a fresh raw connection; the
+// An endpoint of the platform's local kind for an agent under test: a named
+// pipe unique to this test process on Windows, DIR/run/bus.sock elsewhere.
+std::string local_endpoint(const TempDir& dir);
+
+// One request to the agent on `topic` over a fresh client connection; the
 // reply parsed as JSON, or nullopt when nobody answers within `timeout`.
 std::optional<nlohmann::json> agent_request(const std::string& socket, const std::string& topic,
                                             const std::string& payload,
@@ -36,7 +40,7 @@ std::optional<nlohmann::json> agent_request(const std::string& socket, const std
 bool poll_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
                 std::chrono::milliseconds interval = std::chrono::milliseconds(50));
 
-// `daemoneye-agent --config DIR/agent.toml --socket DIR/run/bus.sock
+// `daemoneye-agent --config DIR/agent.toml --socket ENDPOINT (local_endpoint)
 // --database DIR/state/events.db --log-level debug`. The collectors it
 // starts log to the same stderr file (they inherit it).
 class AgentProcess {
@@ -46,10 +50,11 @@ class AgentProcess {
   // std::runtime_error, with the agent's log, if it exits or does not
   // answer within 30 s.
   AgentProcess(const TempDir& dir, const std::string& toml);
-  // Stops the agent (SIGTERM, SIGKILL after 15 s), then kills by pid, after
-  // a SIGCONT, any collector process it reported that still runs (one the
-  // test stopped with SIGSTOP ignores the agent's SIGTERM and its own
-  // parent-death signal), so a failed test leaves nothing behind.
+  // Stops the agent (SIGTERM, SIGKILL after 15 s; on Windows the stop event,
+  // then TerminateProcess), then kills by pid (kill_pid) any collector
+  // process it reported that still runs (one the test stopped with SIGSTOP
+  // ignores the agent's SIGTERM and its own parent-death signal), so a
+  // failed test leaves nothing behind.
   ~AgentProcess();
   AgentProcess(const AgentProcess&) = delete;
   AgentProcess& operator=(const AgentProcess&) = delete;

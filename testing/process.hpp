@@ -59,8 +59,13 @@ class Process {
   void resume();
   // Ends it at once, like SIGKILL (TerminateProcess on Windows); exit status 128 + 9.
   void kill();
-  // SIGTERM, then SIGKILL after `grace` (Windows: Ctrl-Break, then TerminateProcess); returns the exit status.
+  // SIGTERM, then SIGKILL after `grace` (Windows: the stop event, then TerminateProcess); returns the exit status.
   int stop(std::chrono::milliseconds grace = 3s);
+  // What a user's Ctrl-Break at the console does. POSIX: SIGINT. Windows: a
+  // CTRL_BREAK_EVENT through the console this process shares with the child
+  // (GenerateConsoleCtrlEvent on the child's process group); false when it
+  // could not be sent (no shared console).
+  bool console_break();
   std::string out() const;  // everything written to stdout so far
   std::string err() const;
   std::vector<std::string> out_lines() const;
@@ -71,6 +76,23 @@ class Process {
   std::string out_path_;
   std::string err_path_;
 };
+
+// A process of the host, found by pid: any process, not only this one's
+// children.
+struct HostProcess {
+  int pid = 0;
+  int ppid = 0;       // its parent when it started (which may have exited since)
+  std::string name;   // executable file name: "procmond" / "procmond.exe"
+  // Its arguments joined by spaces (POSIX); empty where it is not read (Windows).
+  std::string command_line;
+};
+// Every process of the host now (Linux: /proc; Windows: a Toolhelp snapshot).
+std::vector<HostProcess> host_processes();
+// The process `pid` if it exists (and, on POSIX, is not a zombie).
+std::optional<HostProcess> find_host_process(int pid);
+// Ends process `pid` whatever its state, a suspended one included (SIGCONT
+// and SIGKILL; TerminateProcess). For cleaning up after a failed test.
+void kill_pid(int pid);
 
 // Polls `pred` every few milliseconds until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);

@@ -114,4 +114,54 @@ int Process::stop(std::chrono::milliseconds grace) {
   return wait(5s).value_or(-1);
 }
 
+bool Process::console_break() {
+  if (pid_ <= 0 || status_) return false;
+  return ::kill(pid_, SIGINT) == 0;
+}
+
+namespace {
+
+// /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces and ')'.
+std::optional<HostProcess> read_proc(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(f, stat)) return std::nullopt;
+  const auto open = stat.find('(');
+  const auto close = stat.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close + 4 > stat.size()) return std::nullopt;
+  const char state = stat[close + 2];
+  if (state == 'Z' || state == 'X') return std::nullopt;  // exited, not reaped yet
+  HostProcess p;
+  p.pid = pid;
+  p.name = stat.substr(open + 1, close - open - 1);
+  p.ppid = std::atoi(stat.c_str() + close + 4);
+  std::ifstream c("/proc/" + std::to_string(pid) + "/cmdline", std::ios::binary);
+  std::getline(c, p.command_line, '\n');
+  for (char& ch : p.command_line) {
+    if (ch == '\0') ch = ' ';
+  }
+  return p;
+}
+
+}  // namespace
+
+std::vector<HostProcess> host_processes() {
+  std::vector<HostProcess> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (auto p = read_proc(std::atoi(name.c_str()))) out.push_back(std::move(*p));
+  }
+  return out;
+}
+
+std::optional<HostProcess> find_host_process(int pid) { return pid > 0 ? read_proc(pid) : std::nullopt; }
+
+void kill_pid(int pid) {
+  if (pid <= 0) return;
+  ::kill(pid, SIGCONT);
+  ::kill(pid, SIGKILL);
+}
+
 }  // namespace daemoneye::testing

@@ -3,6 +3,8 @@
 #include "process.hpp"
 
 #include <windows.h>
+// After windows.h, which it needs.
+#include <tlhelp32.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -12,6 +14,7 @@
 
 #include "platform/spawn.hpp"
 #include "platform/user.hpp"
+#include "platform/windows/win_util.hpp"
 
 namespace daemoneye::testing {
 
@@ -104,6 +107,46 @@ int Process::stop(std::chrono::milliseconds grace) {
   if (auto st = wait(grace)) return *st;
   kill();
   return wait(5s).value_or(-1);
+}
+
+bool Process::console_break() {
+  if (pid_ <= 0 || status_) return false;
+  // The child leads its own process group (own_process_group), so the event
+  // reaches it and not this test.
+  return ::GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, static_cast<DWORD>(pid_)) != 0;
+}
+
+std::vector<HostProcess> host_processes() {
+  std::vector<HostProcess> out;
+  HANDLE snap = ::CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
+  if (snap == INVALID_HANDLE_VALUE) return out;
+  PROCESSENTRY32W e{};
+  e.dwSize = sizeof e;
+  for (BOOL ok = ::Process32FirstW(snap, &e); ok; ok = ::Process32NextW(snap, &e)) {
+    HostProcess p;
+    p.pid = static_cast<int>(e.th32ProcessID);
+    p.ppid = static_cast<int>(e.th32ParentProcessID);
+    p.name = platform::windows::narrow(e.szExeFile);
+    out.push_back(std::move(p));
+  }
+  ::CloseHandle(snap);
+  return out;
+}
+
+std::optional<HostProcess> find_host_process(int pid) {
+  for (auto& p : host_processes()) {
+    if (p.pid == pid) return std::move(p);
+  }
+  return std::nullopt;
+}
+
+void kill_pid(int pid) {
+  if (pid <= 0) return;
+  // TerminateProcess ends a suspended process too.
+  HANDLE h = ::OpenProcess(PROCESS_TERMINATE, FALSE, static_cast<DWORD>(pid));
+  if (h == nullptr) return;
+  ::TerminateProcess(h, 137);
+  ::CloseHandle(h);
 }
 
 }  // namespace daemoneye::testing
