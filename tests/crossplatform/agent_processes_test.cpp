@@ -168,6 +168,20 @@ TEST_F(AgentProcesses, EnumeratesRealProcessesThroughTheCli) {
   EXPECT_TRUE(host_process) << "no process of the host's own was listed";
 }
 
+TEST_F(AgentProcesses, TheBrokerKnowsEachCollectorByTheRoleTheAgentVouchedFor) {
+  // The agent vouches for each process it started by pid and start time
+  // (creation time on Windows); the broker then confines the client to its
+  // collector role.
+  const auto stats = agent_request(agent_->socket(), "control.bus.stats", "{}", 30s);
+  ASSERT_TRUE(stats.has_value());
+  std::map<std::string, std::string> roles;
+  for (const auto& c : (*stats)["clients"]) roles[c.value("name", "")] = c.value("role", "");
+  for (const auto& id : collector_ids(live_)) {
+    const std::string type = id.substr(0, id.find('-'));
+    EXPECT_EQ(roles[id], type) << id << " is not confined to its role";
+  }
+}
+
 TEST_F(AgentProcesses, TasksAreRoutedByCapability) {
   const std::vector<std::pair<std::string, std::string>> expected{{"enumerate-processes", "procmond-"},
                                                                   {"list-connections", "netmond-"},
