@@ -188,7 +188,7 @@ class PerformanceSource final : public collector::EventSource {
       }
       return true;
     };
-    // Both passes over /proc take about equally long, so each process's two
+    // Both passes over the processes take about equally long, so each process's two
     // readings are about (second start - first start) apart.
     std::vector<ProcessStat> before;
     std::vector<ProcessStat> after;

@@ -1,8 +1,11 @@
 #pragma once
 // The platform-neutral view of host-wide performance counters that perfmond
 // is built on. Each OS supplies these functions in its own folder (Linux:
-// linux/system_reader_linux.cpp, reading /proc and statvfs), chosen by
-// CMake; nothing in this header names an OS facility.
+// linux/system_reader_linux.cpp, reading /proc and statvfs; Windows:
+// windows/system_reader_windows.cpp), chosen by CMake; nothing in this
+// header names an OS facility. A field an OS does not count is 0, and a
+// reading it does not keep at all is nullopt; each implementation lists its
+// own.
 //
 // Every function may block only as long as reading a kernel counter takes,
 // except read_filesystems(), which asks each mounted filesystem for its
@@ -23,8 +26,8 @@ struct CpuTimes {
   std::uint64_t user_ns = 0;    // user mode, niced processes included
   std::uint64_t system_ns = 0;  // kernel mode, interrupt handling included
   std::uint64_t idle_ns = 0;
-  std::uint64_t iowait_ns = 0;  // idle with I/O outstanding
-  std::uint64_t steal_ns = 0;   // runnable but given to other guests by the hypervisor
+  std::uint64_t iowait_ns = 0;  // idle with I/O outstanding (0 where not counted: Windows)
+  std::uint64_t steal_ns = 0;   // runnable but given to other guests by the hypervisor (likewise)
 };
 
 struct MemoryInfo {
@@ -45,7 +48,7 @@ struct LoadInfo {
 
 // Cumulative I/O of one whole disk (not a partition) since boot.
 struct DiskCounters {
-  std::string device;       // kernel name, e.g. "sda", "nvme0n1"
+  std::string device;       // kernel name, e.g. "sda", "nvme0n1"; on Windows "PhysicalDrive0"
   std::uint64_t reads = 0;  // completed requests
   std::uint64_t writes = 0;
   std::uint64_t read_bytes = 0;
@@ -54,7 +57,7 @@ struct DiskCounters {
 };
 
 struct FilesystemUsage {
-  std::string mount;  // mount point
+  std::string mount;  // mount point; on Windows the drive's root, "C:\"
   std::string fstype;
   std::uint64_t total_bytes = 0;
   std::uint64_t free_bytes = 0;       // free, the blocks reserved for the superuser included
@@ -63,6 +66,7 @@ struct FilesystemUsage {
 
 std::optional<CpuTimes> read_cpu_times();
 std::optional<MemoryInfo> read_memory();
+// nullopt where the OS keeps no load average (Windows).
 std::optional<LoadInfo> read_load();
 std::optional<double> read_uptime_seconds();
 // Whole disks in the kernel's order; loop and RAM disks only once they saw I/O.
