@@ -1,18 +1,20 @@
 #pragma once
 // The platform-neutral view of the local host's processes that the process
 // and performance sources are built on. Each OS supplies ProcessReader in its
-// own folder (Linux: linux/process_reader_linux.cpp, reading /proc), chosen
-// by CMake; nothing in this header names an OS facility.
+// own folder (Linux: linux/process_reader_linux.cpp, reading /proc;
+// Windows: windows/process_reader_windows.cpp), chosen by CMake; nothing in
+// this header names an OS facility.
 //
 // Processes come and go while they are read. Every per-process read may find
 // its process gone and then returns nullopt: callers skip it, it is not an
 // error. A field the caller lacks the privilege to read (another user's
 // executable, for instance) is nullopt while the rest of the read succeeds.
 //
-// Thread safety: a ProcessReader is immutable after construction; any number
-// of threads may use one concurrently.
+// Thread safety: any number of threads may use one ProcessReader
+// concurrently (what it keeps between calls is guarded).
 #include <compare>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <system_error>
@@ -42,6 +44,10 @@ struct ProcessInfo {
   std::optional<std::uint32_t> uid;   // real user id
   std::optional<std::uint32_t> euid;  // effective user id
   std::optional<std::uint32_t> gid;   // real group id
+  // The owner's security identifier ("S-1-5-21-…-1001") on Windows, which
+  // has no numeric uid/gid (those stay nullopt there); nullopt on POSIX and
+  // when the process's token cannot be read.
+  std::optional<std::string> sid;
   // Path of the executable as the kernel reports it; nullopt when it cannot
   // be read (no privilege, kernel thread, zombie).
   std::optional<std::string> exe;
@@ -99,8 +105,16 @@ class ProcessReader {
   // error of the lookup.
   static std::optional<ExecutableFile> file_at(const std::string& path, std::error_code& ec);
 
+  // Whether `path` is absolute in the host's terms (Linux: it starts with
+  // '/'; Windows: a drive letter and a separator, or a UNC or device path).
+  // Only lexical: nothing is looked up.
+  static bool is_absolute(const std::string& path);
+
  private:
-  std::uint64_t boot_time_ns_ = 0;  // 0: unknown, start times are then relative to boot
+  // What the reads share, defined by each OS's reader (Linux: the boot time;
+  // Windows: the latest process list).
+  struct State;
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace daemoneye::collectors

@@ -84,6 +84,22 @@ TaskStatus cancelled() {
   return TaskStatus::failure(Code::cancelled, "cancelled");
 }
 
+// The optional argument "sid" as a security identifier in string form
+// ("S-1-5-18", "S-1-5-21-…-1001"), into `out`. Only the form is checked: a
+// SID no process has matches nothing, as an unused uid does.
+std::optional<std::string> sid_arg(const Task& task, std::optional<std::string>& out) {
+  const auto it = task.args.find("sid");
+  if (it == task.args.end()) return std::nullopt;
+  const std::string& s = it->second;
+  bool well_formed = s.size() > 2 && s.starts_with("S-") && s.back() != '-';
+  for (std::size_t i = 2; well_formed && i < s.size(); ++i) {
+    well_formed = (s[i] >= '0' && s[i] <= '9') || (s[i] == '-' && s[i - 1] != '-');
+  }
+  if (!well_formed) return "sid must be a security identifier such as S-1-5-18, not '" + s + "'";
+  out = s;
+  return std::nullopt;
+}
+
 json process_record(const ProcessInfo& p) {
   const ProcessStat& s = p.stat;
   json j;
@@ -95,6 +111,7 @@ json process_record(const ProcessInfo& p) {
   j["uid"] = or_null(p.uid);
   j["euid"] = or_null(p.euid);
   j["gid"] = or_null(p.gid);
+  j["sid"] = or_null(p.sid);
   j["start_time_ns"] = s.start_time_ns;
   j["state"] = std::string(1, s.state);
   j["state_name"] = state_name(s.state);
@@ -172,12 +189,13 @@ class ProcessSource final : public collector::EventSource {
     std::optional<Pid> pid;
     std::optional<Pid> ppid;
     std::optional<std::uint32_t> uid;
+    std::optional<std::string> sid;  // the Windows counterpart of uid; matches nothing on POSIX
     bool hash = false;
     for (const auto& error :
-         {unknown_arg(task, {"name", "pid", "ppid", "uid", "hash"}), number_arg<Pid>(task, "pid", 1, kMaxPid, pid),
-          number_arg<Pid>(task, "ppid", 0, kMaxPid, ppid),
+         {unknown_arg(task, {"name", "pid", "ppid", "uid", "sid", "hash"}),
+          number_arg<Pid>(task, "pid", 1, kMaxPid, pid), number_arg<Pid>(task, "ppid", 0, kMaxPid, ppid),
           number_arg<std::uint32_t>(task, "uid", 0, std::numeric_limits<std::uint32_t>::max(), uid),
-          bool_arg(task, "hash", hash)}) {
+          sid_arg(task, sid), bool_arg(task, "hash", hash)}) {
       if (error) return invalid(*error);
     }
     const auto name_it = task.args.find("name");
@@ -197,7 +215,7 @@ class ProcessSource final : public collector::EventSource {
         if (!s || !matches(*s)) continue;
       }
       const auto info = reader.info(p);
-      if (!info || !matches(info->stat) || (uid && info->uid != uid)) continue;
+      if (!info || !matches(info->stat) || (uid && info->uid != uid) || (sid && info->sid != sid)) continue;
       json record = process_record(*info);
       if (hash) {
         record["sha256"] = or_null(hasher.of_process(reader, p));
@@ -233,7 +251,7 @@ class ProcessSource final : public collector::EventSource {
     const auto path_it = task.args.find("path");
     const bool has_path = path_it != task.args.end();
     if (pid.has_value() == has_path) return invalid("hash-executable needs exactly one of pid and path");
-    if (has_path && !path_it->second.starts_with('/')) return invalid("path must be absolute");
+    if (has_path && !ProcessReader::is_absolute(path_it->second)) return invalid("path must be absolute");
 
     std::error_code ec;
     const auto file = pid ? ProcessReader().executable(*pid, ec) : ProcessReader::file_at(path_it->second, ec);

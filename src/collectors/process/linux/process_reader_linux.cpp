@@ -66,9 +66,13 @@ FileId file_id(const struct ::stat& st) {
 
 }  // namespace
 
-ProcessReader::ProcessReader() {
+struct ProcessReader::State {
+  std::uint64_t boot_time_ns = 0;  // 0: unknown, start times are then relative to boot
+};
+
+ProcessReader::ProcessReader() : state_(std::make_shared<State>()) {
   if (const auto text = read_file("/proc/stat")) {
-    if (const auto btime = procfs::parse_btime(*text)) boot_time_ns_ = *btime * kNsPerSecond;
+    if (const auto btime = procfs::parse_btime(*text)) state_->boot_time_ns = *btime * kNsPerSecond;
   }
 }
 
@@ -98,7 +102,7 @@ std::optional<ProcessStat> ProcessReader::stat(Pid pid) const {
   s.ppid = f->ppid;
   s.name = f->comm;
   s.state = f->state;
-  s.start_time_ns = boot_time_ns_ + procfs::ticks_to_ns(f->starttime_ticks, ticks_per_second());
+  s.start_time_ns = state_->boot_time_ns + procfs::ticks_to_ns(f->starttime_ticks, ticks_per_second());
   s.cpu_time_ns = procfs::ticks_to_ns(f->utime_ticks + f->stime_ticks, ticks_per_second());
   s.rss_bytes = f->rss_pages * page_size();
   s.vsize_bytes = f->vsize_bytes;
@@ -170,6 +174,10 @@ std::optional<ExecutableFile> ProcessReader::file_at(const std::string& path, st
     return std::nullopt;
   }
   return ExecutableFile{path, path, file_id(st)};
+}
+
+bool ProcessReader::is_absolute(const std::string& path) {
+  return path.starts_with('/');
 }
 
 }  // namespace daemoneye::collectors
