@@ -323,6 +323,14 @@ TEST(FilesystemSource, WatchesNewSubdirectoriesAndWhatIsCreatedInThem) {
 }
 #endif
 
+using Counters = std::map<std::string, std::uint64_t>;
+
+Counters counters_of(const collector::EventSource& source) {
+  Counters out;
+  for (const auto& [name, value] : source.counters()) EXPECT_TRUE(out.emplace(name, value).second) << name;
+  return out;
+}
+
 // What every OS reports, through the source: records with paths in
 // fsmond's form, a shared cookie for a rename's two halves.
 TEST(FilesystemSource, ReportsCreateModifyRenameAndDeleteOnEveryPlatform) {
@@ -346,6 +354,10 @@ TEST(FilesystemSource, ReportsCreateModifyRenameAndDeleteOnEveryPlatform) {
   EXPECT_NE(from[0]["cookie"], 0);
   EXPECT_EQ(from[0]["cookie"], to[0]["cookie"]);
   EXPECT_TRUE(w.out.of_kind("watch-error").empty());
+  Counters c = counters_of(*source);
+  EXPECT_GE(c["events_read"], 5u);
+  EXPECT_EQ(c["kernel_overflows"], 0u);
+  EXPECT_EQ(c["watches"], 1u);
   EXPECT_LE(w.stop(), 300ms);
 }
 
@@ -480,14 +492,6 @@ TEST(FilesystemSource, WatchCanBeRestartedAfterReconfiguration) {
   write_file(root_of(second) + "/new", "1");
   ASSERT_TRUE(testing::wait_until([&] { return w.out.saw(root_of(second) + "/new", "created"); }, kDeadline));
   EXPECT_FALSE(w.out.saw(root_of(first) + "/old", "created"));
-}
-
-using Counters = std::map<std::string, std::uint64_t>;
-
-Counters counters_of(const collector::EventSource& source) {
-  Counters out;
-  for (const auto& [name, value] : source.counters()) EXPECT_TRUE(out.emplace(name, value).second) << name;
-  return out;
 }
 
 #ifndef _WIN32  // counts inotify events exactly

@@ -79,12 +79,13 @@ void DirectoryWatcher::start(ChangeSink& sink) {
 
 bool DirectoryWatcher::open_root(const std::string& path, ChangeSink& sink) {
   if (limit_reached_ || is_excluded(path, spec_.exclude)) return false;
+  // Inside another root's tree: watched through it already, once it is
+  // seen to be a directory (a missing root is reported wherever it is).
+  bool nested = false;
   if (spec_.recursive) {
-    for (const auto& r : roots_) {
-      if (is_excluded(path, {r->path})) return false;  // watched through r's subtree already
-    }
+    for (const auto& r : roots_) nested = nested || is_excluded(path, {r->path});
   }
-  if (roots_.size() >= spec_.max_watches) {
+  if (!nested && roots_.size() >= spec_.max_watches) {
     limit_reached_ = true;
     sink.on_error({path, "max_watches (" + std::to_string(spec_.max_watches) +
                              ") reached: this and further roots are not watched (on Windows it counts watched roots)"});
@@ -108,6 +109,7 @@ bool DirectoryWatcher::open_root(const std::string& path, ChangeSink& sink) {
     sink.on_error({path, "not a directory"});
     return false;
   }
+  if (nested) return false;
   root->event = WinHandle(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
   if (!root->event) {
     sink.on_error({path, "CreateEvent: " + error_text(::GetLastError())});
