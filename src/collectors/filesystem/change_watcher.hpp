@@ -93,6 +93,12 @@ class ChangeWatcher {
   virtual std::size_t watch_count() const = 0;
 };
 
+// What fsmond watches when its configuration names no paths: the
+// directories where the OS keeps the host's own configuration (Linux:
+// /etc; Windows: <system root>/System32/drivers/etc, the hosts and
+// networks files), in the form WatchSpec uses.
+std::vector<std::string> default_watch_paths();
+
 // Opens the facility and watches what `spec` asks for, reporting paths that
 // cannot be watched (missing, no permission, limits reached) to `sink`. It
 // polls `cancelled` while walking directory trees (here and later in poll())

@@ -83,7 +83,7 @@ std::string join(const std::string& dir, const std::string& name) {
 
 // The runtime's settings (see configure()); defaults suit a host monitor.
 struct Settings {
-  std::vector<std::string> paths{"/etc"};
+  std::vector<std::string> paths = filesystem::default_watch_paths();
   bool recursive = true;
   std::size_t max_watches = 8192;
   std::vector<std::string> exclude;

@@ -9,8 +9,8 @@
 namespace daemoneye::collectors {
 
 // type "fsmond", domain "filesystem", capabilities FILESYSTEM | REALTIME |
-// KERNEL_LEVEL; continuous. Watches ["/etc"] recursively until configured
-// otherwise.
+// KERNEL_LEVEL; continuous. Watches default_watch_paths() (/etc on Linux)
+// recursively until configured otherwise.
 std::unique_ptr<daemoneye::collector::EventSource> make_filesystem_source();
 
 }  // namespace daemoneye::collectors

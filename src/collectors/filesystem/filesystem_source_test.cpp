@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "captured_log.hpp"
+#include "collectors/filesystem/change_watcher.hpp"
 #include "process.hpp"
 
 namespace daemoneye::collectors {
@@ -152,7 +153,12 @@ TEST(FilesystemSource, DefaultsWatchEtcRecursively) {
   const auto source = make_filesystem_source();
   ASSERT_EQ(source->configure("{}"), "");
   const Json s = status_of(*source);
+  EXPECT_EQ(s["paths"], Json(filesystem::default_watch_paths()));
+#ifdef _WIN32
+  EXPECT_TRUE(s["paths"][0].get<std::string>().ends_with("/System32/drivers/etc")) << s["paths"];
+#else
   EXPECT_EQ(s["paths"], Json::array({"/etc"}));
+#endif
   EXPECT_EQ(s["recursive"], true);
   EXPECT_EQ(s["max_watches"], 8192);
   EXPECT_EQ(s["exclude"], Json::array());

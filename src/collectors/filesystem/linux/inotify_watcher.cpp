@@ -294,6 +294,8 @@ void InotifyWatcher::settle_moves() {
   }
 }
 
+std::vector<std::string> default_watch_paths() { return {"/etc"}; }
+
 std::unique_ptr<ChangeWatcher> open_change_watcher(const WatchSpec& spec, ChangeSink& sink,
                                                    std::function<bool()> cancelled, std::string& error) {
   const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

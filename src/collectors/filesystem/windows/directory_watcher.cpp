@@ -301,6 +301,18 @@ void DirectoryWatcher::deliver(const std::string& root, std::span<const std::byt
   }
 }
 
+std::vector<std::string> default_watch_paths() {
+  // The system root even when %SystemRoot% is unset or redirected (Terminal
+  // Services give each session its own GetWindowsDirectory).
+  std::wstring root(MAX_PATH, L'\0');
+  const UINT n = ::GetSystemWindowsDirectoryW(root.data(), static_cast<UINT>(root.size()));
+  root.resize(n > 0 && n < MAX_PATH ? n : 0);
+  std::string path = root.empty() ? std::string("C:/Windows") : narrow(root);
+  std::replace(path.begin(), path.end(), '\\', '/');
+  while (path.size() > 3 && path.back() == '/') path.pop_back();
+  return {path + "/System32/drivers/etc"};
+}
+
 std::unique_ptr<ChangeWatcher> open_change_watcher(const WatchSpec& spec, ChangeSink& sink,
                                                    std::function<bool()> cancelled, std::string& error) {
   // Nothing to open up front: each root has its own handle, and a root that

@@ -24,13 +24,6 @@ namespace fs = std::filesystem;
 
 constexpr auto kDeadline = 5s;
 
-// True under Wine, which lacks some of what Windows reports; only the
-// parts Wine is known to lack are skipped there, never on Windows.
-bool under_wine() {
-  const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
-  return ntdll != nullptr && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
-}
-
 class Recorder final : public ChangeSink {
  public:
   void on_change(const Change& c) override {
@@ -239,7 +232,7 @@ TEST(DirectoryWatcher, ReportsCreateModifyRenameAndDeleteOfFilesAndASubdirectory
   EXPECT_TRUE(sink.of(sub, ChangeKind::created)[0].is_dir);
   write_file(inner, "x");
   const bool subtree = poll_until(*w, sink, [&] { return sink.saw(inner, ChangeKind::created); });
-  if (!subtree && under_wine()) GTEST_SKIP() << "Wine does not report changes below the root (bWatchSubtree)";
+  if (!subtree && testing::running_under_wine()) GTEST_SKIP() << "Wine does not report changes below the root (bWatchSubtree)";
   ASSERT_TRUE(subtree);
   fs::remove_all(to_path(sub));
   ASSERT_TRUE(poll_until(*w, sink, [&] { return sink.saw(sub, ChangeKind::deleted); }));
@@ -313,7 +306,7 @@ TEST(DirectoryWatcher, AFloodThatOverflowsTheBufferGivesOneOverflow) {
   auto w = watching(WatchSpec{{root}, true, 8, {}}, sink, 256);
   for (int i = 0; i < 200; ++i) write_file(root + "/flood-file-" + std::to_string(i), "x");
   const bool overflowed = poll_until(*w, sink, [&] { return sink.saw(ChangeKind::overflow); });
-  if (!overflowed && under_wine()) GTEST_SKIP() << "Wine does not report an overflowed ReadDirectoryChangesW buffer";
+  if (!overflowed && testing::running_under_wine()) GTEST_SKIP() << "Wine does not report an overflowed ReadDirectoryChangesW buffer";
   ASSERT_TRUE(overflowed);
   settle(*w, sink);
   std::size_t overflows = 0;
@@ -338,10 +331,10 @@ TEST(DirectoryWatcher, ARootThatIsDeletedIsNoLongerWatched) {
   ASSERT_EQ(w->watch_count(), 1u);
   std::error_code ec;
   fs::remove(to_path(root), ec);
-  if (ec && under_wine()) GTEST_SKIP() << "Wine does not delete a directory that a watcher holds open: " << ec.message();
+  if (ec && testing::running_under_wine()) GTEST_SKIP() << "Wine does not delete a directory that a watcher holds open: " << ec.message();
   ASSERT_FALSE(ec) << ec.message();
   const bool removed = poll_until(*w, sink, [&] { return sink.saw(root, ChangeKind::watch_removed); });
-  if (!removed && under_wine()) GTEST_SKIP() << "Wine does not fail the watch of a deleted directory";
+  if (!removed && testing::running_under_wine()) GTEST_SKIP() << "Wine does not fail the watch of a deleted directory";
   ASSERT_TRUE(removed);
   EXPECT_EQ(w->watch_count(), 0u);
 }
