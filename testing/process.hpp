@@ -94,6 +94,11 @@ std::optional<HostProcess> find_host_process(int pid);
 // and SIGKILL; TerminateProcess). For cleaning up after a failed test.
 void kill_pid(int pid);
 
+// True when this Windows program runs under Wine (its ntdll exports
+// wine_get_version; Windows' does not); always false on POSIX. Tests use it
+// to skip, with a message, only the checks of what Wine does not implement.
+bool running_under_wine();
+
 // Polls `pred` every few milliseconds until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 

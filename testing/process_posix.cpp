@@ -164,4 +164,6 @@ void kill_pid(int pid) {
   ::kill(pid, SIGKILL);
 }
 
+bool running_under_wine() { return false; }
+
 }  // namespace daemoneye::testing

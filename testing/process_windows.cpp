@@ -149,4 +149,9 @@ void kill_pid(int pid) {
   ::CloseHandle(h);
 }
 
+bool running_under_wine() {
+  const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
+  return ntdll != nullptr && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
+}
+
 }  // namespace daemoneye::testing

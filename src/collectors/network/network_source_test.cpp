@@ -91,14 +91,7 @@ std::string own_name() {
 // Wine 8's socket tables carry no owning pid (0), so its listings show no
 // owners (and inode 0) where Windows shows them; tests skip only those checks.
 bool wine_without_owners(const Json& r) {
-#ifdef _WIN32
-  const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
-  const bool wine = ntdll != nullptr && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
-  return wine && r["inode"] == 0;
-#else
-  (void)r;
-  return false;
-#endif
+  return testing::running_under_wine() && r["inode"] == 0;
 }
 
 // Windows socket tables name no user.

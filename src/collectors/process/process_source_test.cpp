@@ -163,7 +163,9 @@ class ProcessSourceWithChild : public ::testing::Test {
     ASSERT_TRUE(testing::wait_until(
         [&] {
           const auto r = run(*source, "enumerate-processes", {{"pid", child_pid()}});
-          return r.records.size() == 1 && r.records[0].body.at("name") == host.waiting_name;
+          // Its name shows the exec happened; its state that it reached its wait.
+          return r.records.size() == 1 && r.records[0].body.at("name") == host.waiting_name &&
+                 r.records[0].body.at("state") == host.waiting_state;
         },
         10s));
   }

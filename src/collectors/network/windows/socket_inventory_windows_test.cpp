@@ -16,6 +16,7 @@
 #include "collectors/network/socket_inventory.hpp"
 #include "collectors/network/windows/ip_helper.hpp"
 #include "platform/user.hpp"
+#include "process.hpp"
 
 namespace daemoneye::collectors::network::iphlp {
 namespace {
@@ -126,11 +127,6 @@ TEST(IpHelper, RowsBecomeSocketsWithTextAddressesAndNoUid) {
   EXPECT_NE(u.inode, 0u);
 }
 
-bool under_wine() {
-  const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
-  return ntdll != nullptr && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
-}
-
 // The image file name of this process, as process_name() reports it.
 std::string own_name() {
   std::wstring path(32768, L'\0');
@@ -205,7 +201,7 @@ void check_own_sockets(const asio::ip::address& loopback, Protocol tcp, Protocol
   EXPECT_EQ(datagram->protocol, udp);
 
   // Wine 8's tables carry dwOwningPid 0 for every socket: no key, no owner.
-  if (listening->inode == 0 && under_wine()) {
+  if (listening->inode == 0 && testing::running_under_wine()) {
     GTEST_SKIP() << "Wine does not report the owning pid of sockets (dwOwningPid 0); owner checks skipped";
   }
   const std::vector<const Socket*> mine{listening, server, client, datagram};

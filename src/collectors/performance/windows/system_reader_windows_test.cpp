@@ -9,17 +9,12 @@
 #include <gtest/gtest.h>
 
 #include "collectors/performance/system_reader.hpp"
+#include "process.hpp"
 
 namespace daemoneye::collectors {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Wine's ntdll exports wine_get_version; Windows' does not.
-bool under_wine() {
-  const HMODULE ntdll = ::GetModuleHandleW(L"ntdll.dll");
-  return ntdll != nullptr && ::GetProcAddress(ntdll, "wine_get_version") != nullptr;
-}
 
 TEST(WindowsSystemReader, CpuTimesCountEveryCoreAndGrowWhileBusy) {
   const auto before = read_cpu_times();
@@ -100,7 +95,7 @@ TEST(WindowsSystemReader, PhysicalDisksHaveCounters) {
   const auto disks = read_disks();
   // IOCTL_DISK_PERFORMANCE needs no administrator rights, and every Windows
   // host has a disk: an empty list is a failure there.
-  if (disks.empty() && under_wine()) {
+  if (disks.empty() && testing::running_under_wine()) {
     GTEST_SKIP() << "Wine does not implement IOCTL_DISK_PERFORMANCE on \\\\.\\PhysicalDriveN";
   }
   ASSERT_FALSE(disks.empty());
