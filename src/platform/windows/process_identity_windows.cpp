@@ -2,6 +2,8 @@
 
 #include <windows.h>
 
+#include "platform/windows/win_util.hpp"
+
 namespace daemoneye::platform {
 
 // The creation time of the process (100 ns units since 1601), which a
@@ -15,7 +17,7 @@ ProcessStamp stamp_of(std::int64_t pid) noexcept {
   DWORD code = 0;
   if (::GetProcessTimes(process, &created, &exited, &kernel, &user) && ::GetExitCodeProcess(process, &code) &&
       code == STILL_ACTIVE) {
-    s.start_time = (static_cast<std::uint64_t>(created.dwHighDateTime) << 32) | created.dwLowDateTime;
+    s.start_time = windows::filetime_ticks(created);
   }
   ::CloseHandle(process);
   return s;

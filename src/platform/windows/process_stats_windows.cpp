@@ -4,6 +4,8 @@
 #include <mmsystem.h>
 #include <psapi.h>
 
+#include "platform/windows/win_util.hpp"
+
 namespace daemoneye::platform {
 
 namespace {
@@ -12,10 +14,6 @@ namespace {
 HANDLE open_for_query(std::int64_t pid) noexcept {
   if (pid <= 0 || pid > static_cast<std::int64_t>(MAXDWORD)) return nullptr;
   return ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, static_cast<DWORD>(pid));
-}
-
-std::uint64_t ticks_of(const FILETIME& t) noexcept {
-  return (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
 }
 
 }  // namespace
@@ -27,7 +25,7 @@ double process_cpu_seconds(std::int64_t pid) noexcept {
   const bool ok = ::GetProcessTimes(h, &created, &exited, &kernel, &user);
   ::CloseHandle(h);
   if (!ok) return -1;
-  return static_cast<double>(ticks_of(kernel) + ticks_of(user)) / 1e7;  // 100 ns units
+  return static_cast<double>(windows::filetime_ticks(kernel) + windows::filetime_ticks(user)) / 1e7;  // 100 ns units
 }
 
 std::uint64_t process_resident_kib(std::int64_t pid) noexcept {

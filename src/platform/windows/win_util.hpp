@@ -3,6 +3,7 @@
 // builds only): UTF-8 <-> UTF-16, error messages, SID strings.
 #include <windows.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -18,6 +19,19 @@ std::string narrow(std::wstring_view utf16);
 // `GetLastError()` (or `code`) as a std::error_code in the system category.
 inline std::error_code last_error(DWORD code = ::GetLastError()) {
   return {static_cast<int>(code), std::system_category()};
+}
+
+// A FILETIME (or any count of 100-nanosecond intervals Windows splits in
+// two DWORDs) as one number.
+inline std::uint64_t filetime_ticks(const FILETIME& t) noexcept {
+  return (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
+}
+
+// 100-nanosecond intervals since 1601-01-01 (a FILETIME's epoch) as
+// nanoseconds since the Unix epoch; negative before 1970.
+inline std::int64_t filetime_ticks_to_unix_ns(std::uint64_t ticks) noexcept {
+  constexpr std::int64_t kUnixEpochTicks = 116'444'736'000'000'000;  // 1601-01-01 to 1970-01-01
+  return (static_cast<std::int64_t>(ticks) - kUnixEpochTicks) * 100;
 }
 
 // The command line that makes a program using the Microsoft C runtime's

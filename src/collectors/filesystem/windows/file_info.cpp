@@ -23,14 +23,6 @@ namespace daemoneye::collectors::filesystem {
 
 namespace {
 
-// 1601-01-01 to 1970-01-01 in 100 ns units.
-constexpr std::int64_t kEpochDifference = 116444736000000000;
-
-std::int64_t unix_ns(FILETIME t) {
-  const auto ticks = static_cast<std::int64_t>((static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime);
-  return (ticks - kEpochDifference) * 100;
-}
-
 // The reparse tag of the entry at `path`; 0 when it cannot be read.
 DWORD reparse_tag(const std::wstring& path) {
   WIN32_FIND_DATAW data{};
@@ -72,7 +64,7 @@ std::optional<FileInfo> stat_entry(const std::string& path, std::error_code& ec)
     info.size_bytes = (static_cast<std::uint64_t>(data.nFileSizeHigh) << 32) | data.nFileSizeLow;
   }
   if (!link && (attrs & FILE_ATTRIBUTE_READONLY) != 0) info.mode &= ~0222u;
-  info.mtime_ns = unix_ns(data.ftLastWriteTime);
+  info.mtime_ns = platform::windows::filetime_ticks_to_unix_ns(platform::windows::filetime_ticks(data.ftLastWriteTime));
   return info;
 }
 

@@ -36,11 +36,6 @@ namespace {
 
 using platform::windows::narrow;
 
-// FILETIME and the other 100-nanosecond counts as one number.
-std::uint64_t ticks100(const FILETIME& t) {
-  return (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
-}
-
 std::uint64_t nonnegative(LONGLONG v) {
   return v > 0 ? static_cast<std::uint64_t>(v) : 0;
 }
@@ -131,9 +126,9 @@ std::optional<CpuTimes> read_cpu_times() {
     cores = info.dwNumberOfProcessors;
   }
   t.cores = cores;
-  const std::uint64_t idle100 = ticks100(idle);
-  const std::uint64_t kernel100 = ticks100(kernel);
-  t.user_ns = ticks100(user) * 100;
+  const std::uint64_t idle100 = platform::windows::filetime_ticks(idle);
+  const std::uint64_t kernel100 = platform::windows::filetime_ticks(kernel);
+  t.user_ns = platform::windows::filetime_ticks(user) * 100;
   t.system_ns = (kernel100 > idle100 ? kernel100 - idle100 : 0) * 100;
   t.idle_ns = idle100 * 100;
   return t;

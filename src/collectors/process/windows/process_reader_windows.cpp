@@ -52,9 +52,7 @@ namespace {
 
 namespace win = platform::windows;
 
-// FILETIME ticks (100 ns) from 1601-01-01 to the Unix epoch.
-constexpr std::uint64_t kUnixEpochTicks = 116'444'736'000'000'000ull;
-constexpr std::uint64_t kNsPerTick = 100;
+constexpr std::uint64_t kNsPerTick = 100;  // one FILETIME tick
 
 constexpr ULONG kProcessCommandLineInformation = 60;
 constexpr LONG kStatusBufferOverflow = static_cast<LONG>(0x80000005);
@@ -74,19 +72,13 @@ Handle adopt(HANDLE h) {
   return Handle(h == INVALID_HANDLE_VALUE ? nullptr : h);
 }
 
-std::uint64_t ticks_of(const FILETIME& t) {
-  return (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
-}
-
-std::int64_t unix_ns(std::uint64_t ticks) {
-  return (static_cast<std::int64_t>(ticks) - static_cast<std::int64_t>(kUnixEpochTicks)) *
-         static_cast<std::int64_t>(kNsPerTick);
-}
+using win::filetime_ticks;
+using win::filetime_ticks_to_unix_ns;
 
 std::uint64_t now_ticks() {
   FILETIME now{};
   ::GetSystemTimeAsFileTime(&now);
-  return ticks_of(now);
+  return filetime_ticks(now);
 }
 
 // A query-only handle of `pid`; empty with the reason in GetLastError() when
@@ -146,7 +138,7 @@ struct Times {
 Times times_of(HANDLE process) {
   FILETIME created{}, exited{}, kernel{}, user{};
   if (process == nullptr || !::GetProcessTimes(process, &created, &exited, &kernel, &user)) return {};
-  return {true, ticks_of(created), ticks_of(kernel) + ticks_of(user)};
+  return {true, filetime_ticks(created), filetime_ticks(kernel) + filetime_ticks(user)};
 }
 
 std::optional<std::string> image_path(HANDLE process) {
@@ -231,7 +223,7 @@ std::optional<FileId> regular_file_id(const std::string& path, std::error_code& 
   FileId id;
   id.device = fi.dwVolumeSerialNumber;
   id.inode = (static_cast<std::uint64_t>(fi.nFileIndexHigh) << 32) | fi.nFileIndexLow;
-  id.change_time_ns = unix_ns(ticks_of(fi.ftLastWriteTime));
+  id.change_time_ns = filetime_ticks_to_unix_ns(filetime_ticks(fi.ftLastWriteTime));
   id.size_bytes = (static_cast<std::uint64_t>(fi.nFileSizeHigh) << 32) | fi.nFileSizeLow;
   return id;
 }
@@ -320,7 +312,7 @@ std::optional<ProcessStat> ProcessReader::stat(Pid pid) const {
   s.threads = it->second.threads;
   if (!process) return s;  // no access: what the snapshot knows, state '?'
   if (times.known) {
-    s.start_time_ns = static_cast<std::uint64_t>(std::max<std::int64_t>(unix_ns(times.created_ticks), 0));
+    s.start_time_ns = static_cast<std::uint64_t>(std::max<std::int64_t>(filetime_ticks_to_unix_ns(times.created_ticks), 0));
     s.cpu_time_ns = times.cpu_ticks * kNsPerTick;
   }
   PROCESS_MEMORY_COUNTERS memory{};
@@ -348,7 +340,7 @@ std::optional<ProcessInfo> ProcessReader::info(Pid pid) const {
   // stat() could read one); the handle keeps the reads below on one process.
   const Times times = times_of(process.get());
   if (info.stat.start_time_ns != 0 &&
-      (!times.known || static_cast<std::int64_t>(info.stat.start_time_ns) != unix_ns(times.created_ticks))) {
+      (!times.known || static_cast<std::int64_t>(info.stat.start_time_ns) != filetime_ticks_to_unix_ns(times.created_ticks))) {
     return std::nullopt;
   }
   info.exe = image_path(process.get());
