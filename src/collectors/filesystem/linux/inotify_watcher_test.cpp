@@ -12,36 +12,13 @@
 #include <gtest/gtest.h>
 
 #include "collectors/filesystem/queue_limit.hpp"
+#include "collectors/filesystem/recording_sink.hpp"
 #include "process.hpp"
 
 namespace daemoneye::collectors::filesystem {
 namespace {
 
 using namespace std::chrono_literals;
-
-// Records what a watcher reports, and in which order reads and changes came.
-class Recorder final : public ChangeSink {
- public:
-  void on_change(const Change& c) override {
-    changes.push_back(c);
-    order.push_back('c');
-  }
-  void on_error(const WatchError& e) override { errors.push_back(e); }
-  void on_events_read(std::size_t count) override {
-    events_read += count;
-    order.push_back('r');
-  }
-  std::size_t overflows() const {
-    std::size_t n = 0;
-    for (const Change& c : changes) n += c.kind == ChangeKind::overflow ? 1 : 0;
-    return n;
-  }
-
-  std::vector<Change> changes;
-  std::vector<WatchError> errors;
-  std::size_t events_read = 0;
-  std::string order;
-};
 
 // Appends one inotify event as read(2) returns it: the header, then the
 // name padded with NULs to `len` bytes.
@@ -68,7 +45,7 @@ TEST(InotifyWatcher, AnOverflowEventBecomesAnOverflowChange) {
   InotifyWatcher w = unstarted_watcher();
   std::vector<char> buf;
   append_event(buf, -1, IN_Q_OVERFLOW);
-  Recorder sink;
+  RecordingSink sink;
   w.deliver(buf, sink);
   ASSERT_EQ(sink.changes.size(), 1u);
   EXPECT_EQ(sink.changes[0].kind, ChangeKind::overflow);
@@ -84,7 +61,7 @@ TEST(InotifyWatcher, CountsEveryEventReadAlsoThoseThatGiveNoChange) {
   append_event(buf, 7, IN_IGNORED);
   append_event(buf, -1, IN_Q_OVERFLOW);
   append_event(buf, 8, IN_MODIFY, "also-unknown");
-  Recorder sink;
+  RecordingSink sink;
   w.deliver(buf, sink);
   EXPECT_EQ(sink.events_read, 4u);
   EXPECT_EQ(sink.overflows(), 1u);
@@ -97,7 +74,7 @@ TEST(InotifyWatcher, APartialEventAtTheEndIsIgnored) {
   append_event(buf, -1, IN_Q_OVERFLOW);
   append_event(buf, -1, IN_Q_OVERFLOW, "name-cut-short");
   buf.resize(buf.size() - 4);
-  Recorder sink;
+  RecordingSink sink;
   w.deliver(buf, sink);
   EXPECT_EQ(sink.events_read, 1u);
   EXPECT_EQ(sink.overflows(), 1u);
@@ -117,7 +94,7 @@ TEST(InotifyWatcher, MoreChangesThanTheKernelQueuesBetweenTwoPollsOverflow) {
   const std::string b = dir.file("b");
   std::ofstream(a) << "a";
   std::ofstream(b) << "b";
-  Recorder sink;
+  RecordingSink sink;
   WatchSpec spec;
   spec.paths = {dir.path()};
   auto watcher = open_change_watcher(spec, sink, nullptr, error);

@@ -14,6 +14,7 @@
 
 #include "collectors/filesystem/file_info.hpp"
 #include "collectors/filesystem/queue_limit.hpp"
+#include "collectors/filesystem/recording_sink.hpp"
 #include "process.hpp"
 
 namespace daemoneye::collectors::filesystem {
@@ -23,38 +24,6 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 constexpr auto kDeadline = 5s;
-
-class Recorder final : public ChangeSink {
- public:
-  void on_change(const Change& c) override {
-    changes.push_back(c);
-    order.push_back('c');
-  }
-  void on_error(const WatchError& e) override { errors.push_back(e); }
-  void on_events_read(std::size_t count) override {
-    events_read += count;
-    order.push_back('r');
-  }
-  std::vector<Change> of(const std::string& path, ChangeKind kind) const {
-    std::vector<Change> out;
-    for (const Change& c : changes) {
-      if (c.path == path && c.kind == kind) out.push_back(c);
-    }
-    return out;
-  }
-  bool saw(const std::string& path, ChangeKind kind) const { return !of(path, kind).empty(); }
-  bool saw(ChangeKind kind) const {
-    for (const Change& c : changes) {
-      if (c.kind == kind) return true;
-    }
-    return false;
-  }
-
-  std::vector<Change> changes;
-  std::vector<WatchError> errors;
-  std::size_t events_read = 0;
-  std::string order;
-};
 
 // Appends one FILE_NOTIFY_INFORMATION record as ReadDirectoryChangesW
 // writes it, and links the previous record to it.
@@ -90,7 +59,7 @@ void write_file(const std::string& path, const std::string& content) {
 }
 
 // Polls until `done` holds or the deadline passes.
-bool poll_until(DirectoryWatcher& w, Recorder& sink, const std::function<bool()>& done) {
+bool poll_until(DirectoryWatcher& w, RecordingSink& sink, const std::function<bool()>& done) {
   const auto deadline = std::chrono::steady_clock::now() + kDeadline;
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline) return false;
@@ -101,7 +70,7 @@ bool poll_until(DirectoryWatcher& w, Recorder& sink, const std::function<bool()>
 }
 
 // Polls for `quiet` more, to see what else arrives.
-void settle(DirectoryWatcher& w, Recorder& sink, std::chrono::milliseconds quiet = 200ms) {
+void settle(DirectoryWatcher& w, RecordingSink& sink, std::chrono::milliseconds quiet = 200ms) {
   const auto until = std::chrono::steady_clock::now() + quiet;
   while (std::chrono::steady_clock::now() < until) {
     std::string error;
@@ -120,7 +89,7 @@ TEST(DirectoryWatcher, RecordsMapToChangesWithAbsoluteSlashPaths) {
   append_record(buf, last, FILE_ACTION_RENAMED_NEW_NAME, L"sub\\new");
   append_record(buf, last, FILE_ACTION_REMOVED, L"\u00e9t\u00e9.txt");
   append_record(buf, last, 99, L"unknown-action");
-  Recorder sink;
+  RecordingSink sink;
   w.deliver("C:/data", buf, sink);
   EXPECT_EQ(sink.events_read, 7u);
   EXPECT_EQ(sink.order, "rccccc") << "the read is counted before its changes are delivered";
@@ -142,7 +111,7 @@ TEST(DirectoryWatcher, RecordsMapToChangesWithAbsoluteSlashPaths) {
 
 TEST(DirectoryWatcher, ARenameSplitAcrossReadsKeepsItsCookieAndTheNextGetsANewOne) {
   DirectoryWatcher w(WatchSpec{}, nullptr);
-  Recorder sink;
+  RecordingSink sink;
   for (int i = 0; i < 2; ++i) {
     std::vector<std::byte> first;
     std::vector<std::byte> second;
@@ -168,14 +137,14 @@ TEST(DirectoryWatcher, ATruncatedRecordIsIgnored) {
   append_record(buf, last, FILE_ACTION_ADDED, L"whole");
   append_record(buf, last, FILE_ACTION_ADDED, L"cut-short");
   buf.resize(buf.size() - 8);
-  Recorder sink;
+  RecordingSink sink;
   w.deliver("C:/d", buf, sink);
   ASSERT_EQ(sink.changes.size(), 1u);
   EXPECT_EQ(sink.changes[0].path, "C:/d/whole");
   EXPECT_EQ(sink.events_read, 1u);
 }
 
-std::unique_ptr<DirectoryWatcher> watching(const WatchSpec& spec, Recorder& sink,
+std::unique_ptr<DirectoryWatcher> watching(const WatchSpec& spec, RecordingSink& sink,
                                            std::size_t buffer_bytes = kBufferBytes) {
   auto w = std::make_unique<DirectoryWatcher>(spec, nullptr, buffer_bytes);
   w->start(sink);
@@ -185,7 +154,7 @@ std::unique_ptr<DirectoryWatcher> watching(const WatchSpec& spec, Recorder& sink
 TEST(DirectoryWatcher, ReportsCreateModifyRenameAndDeleteOfFilesAndASubdirectory) {
   testing::TempDir dir;
   const std::string root = root_of(dir);
-  Recorder sink;
+  RecordingSink sink;
   auto w = watching(WatchSpec{{root}, true, 8, {}}, sink);
   ASSERT_TRUE(sink.errors.empty()) << sink.errors[0].path << ": " << sink.errors[0].error;
   EXPECT_EQ(w->watch_count(), 1u);
@@ -244,7 +213,7 @@ TEST(DirectoryWatcher, NonRecursiveReportsOnlyTheRootsEntries) {
   testing::TempDir dir;
   const std::string root = root_of(dir);
   fs::create_directory(to_path(root + "/old"));
-  Recorder sink;
+  RecordingSink sink;
   auto w = watching(WatchSpec{{root}, false, 8, {}}, sink);
   write_file(root + "/old/y", "1");
   write_file(root + "/top", "1");
@@ -256,7 +225,7 @@ TEST(DirectoryWatcher, NonRecursiveReportsOnlyTheRootsEntries) {
 TEST(DirectoryWatcher, ExcludedPathsAreNotReported) {
   testing::TempDir dir;
   const std::string root = root_of(dir);
-  Recorder sink;
+  RecordingSink sink;
   auto w = watching(WatchSpec{{root}, true, 8, {root + "/cache"}}, sink);
   write_file(root + "/cache", "1");
   write_file(root + "/cachet", "1");
@@ -271,7 +240,7 @@ TEST(DirectoryWatcher, MissingRootsAreReportedMaxWatchesCountsRootsAndNestedRoot
   const std::string root = root_of(dir);
   for (const char* d : {"/a", "/b", "/c"}) fs::create_directory(to_path(root + d));
   {
-    Recorder sink;
+    RecordingSink sink;
     auto w = watching(WatchSpec{{root + "/missing", root + "/a"}, true, 8, {}}, sink);
     ASSERT_EQ(sink.errors.size(), 1u);
     EXPECT_EQ(sink.errors[0].path, root + "/missing");
@@ -279,20 +248,20 @@ TEST(DirectoryWatcher, MissingRootsAreReportedMaxWatchesCountsRootsAndNestedRoot
     EXPECT_EQ(w->watch_count(), 1u);
   }
   {
-    Recorder sink;
+    RecordingSink sink;
     auto w = watching(WatchSpec{{root + "/a", root + "/b", root + "/c"}, true, 2, {}}, sink);
     EXPECT_EQ(w->watch_count(), 2u);
     ASSERT_EQ(sink.errors.size(), 1u) << "reported once";
     EXPECT_NE(sink.errors[0].error.find("max_watches"), std::string::npos);
   }
   {
-    Recorder sink;
+    RecordingSink sink;
     auto w = watching(WatchSpec{{root + "/a", root}, true, 8, {}}, sink);
     EXPECT_EQ(w->watch_count(), 1u) << "root/a is inside root's tree";
     EXPECT_TRUE(sink.errors.empty());
   }
   {
-    Recorder sink;
+    RecordingSink sink;
     auto w = watching(WatchSpec{{root + "/a", root}, false, 8, {}}, sink);
     EXPECT_EQ(w->watch_count(), 2u) << "not recursive: two separate directories";
   }
@@ -301,7 +270,7 @@ TEST(DirectoryWatcher, MissingRootsAreReportedMaxWatchesCountsRootsAndNestedRoot
 TEST(DirectoryWatcher, AFloodThatOverflowsTheBufferGivesOneOverflow) {
   testing::TempDir dir;
   const std::string root = root_of(dir);
-  Recorder sink;
+  RecordingSink sink;
   // Room for a few records only; nothing is read while the flood is made.
   auto w = watching(WatchSpec{{root}, true, 8, {}}, sink, 256);
   for (int i = 0; i < 200; ++i) write_file(root + "/flood-file-" + std::to_string(i), "x");
@@ -326,7 +295,7 @@ TEST(DirectoryWatcher, ARootThatIsDeletedIsNoLongerWatched) {
   testing::TempDir dir;
   const std::string root = root_of(dir) + "/gone";
   fs::create_directory(to_path(root));
-  Recorder sink;
+  RecordingSink sink;
   auto w = watching(WatchSpec{{root}, true, 8, {}}, sink);
   ASSERT_EQ(w->watch_count(), 1u);
   std::error_code ec;
