@@ -84,16 +84,18 @@ int parse_command_line(int argc, char** argv, AgentConfig& cfg) {
   app.add_flag("--broker-only", cfg.broker_only, "Host the broker alone (no collectors)");
   app.add_option("--database", cfg.settings.database,
                  "SQLite file for results (default: $DAEMONEYE_DB, /var/lib/daemoneye/events.db as root, "
-                 "else ~/.local/state/daemoneye/events.db); \"none\" stores nothing");
+                 "else ~/.local/state/daemoneye/events.db; on Windows %ProgramData%\\DaemonEye\\events.db "
+                 "when elevated, else %LOCALAPPDATA%\\DaemonEye\\events.db); \"none\" stores nothing");
   app.add_option("--config", cfg.config_path,
                  "TOML configuration file (broker, access rules, collectors, schedule; see "
                  "dist/daemoneye-agent.toml); flags override it; SIGHUP reloads its access policy and collector "
                  "settings. Default: $DAEMONEYE_CONFIG, else agent.toml in ~/.config/daemoneye (not as root) or "
                  "/etc/daemoneye; on Windows %LOCALAPPDATA%\\DaemonEye (not when elevated) or "
                  "%ProgramData%\\DaemonEye; --config= uses none");
-  app.add_option("--socket", socket, "Endpoint to listen on (path, unix:PATH or tcp:127.0.0.1:PORT); "
-                                     "default $DAEMONEYE_SOCKET, $XDG_RUNTIME_DIR/daemoneye/eventbus.sock, "
-                                     "/run/daemoneye/eventbus.sock");
+  app.add_option("--socket", socket,
+                 "Endpoint to listen on (path, unix:PATH, pipe:NAME on Windows, or tcp:127.0.0.1:PORT); default "
+                 "$DAEMONEYE_SOCKET, $XDG_RUNTIME_DIR/daemoneye/eventbus.sock, /run/daemoneye/eventbus.sock; "
+                 "pipe:daemoneye-eventbus on Windows");
   app.add_option("--listen", extra, "Additional endpoint to listen on (repeatable), e.g. tcp:127.0.0.1:4222");
   app.add_option("--token-file", b.token_file,
                  "Where TCP endpoints' client token is written (readable by this user only; new at every start); "

@@ -153,7 +153,8 @@ void add_events_options(CLI::App* cmd, EventsArgs& args) {
       "", "time bound");
   cmd->add_option("--db", args.db,
                   "Event database (default: $DAEMONEYE_DB; as root /var/lib/daemoneye/events.db; else "
-                  "$XDG_STATE_HOME/daemoneye/events.db or ~/.local/state/daemoneye/events.db)")
+                  "$XDG_STATE_HOME/daemoneye/events.db or ~/.local/state/daemoneye/events.db; on Windows "
+                  "%ProgramData%\\DaemonEye\\events.db when elevated, else %LOCALAPPDATA%\\DaemonEye\\events.db)")
       ->type_name("PATH");
   cmd->add_option("--correlation", args.correlation,
                   "Events whose correlation, parent or root correlation id is ID (a root id: the whole workflow)")
