@@ -215,6 +215,28 @@ TEST_F(AgentProcesses, TasksAreRoutedByCapability) {
 }
 
 TEST_F(AgentProcesses, AFileCreatedInAWatchedFolderArrivesOnTheBusAndInTheStore) {
+  // fsmond watches the folder only once it has applied the agent's
+  // configuration, which comes after it registered: wait for that, then
+  // until a probe file's change reaches the store.
+  json last;
+  ASSERT_TRUE(agent_->wait_collectors([](const json& l) { return field(l, "fsmond-1", "config_version") == 1; },
+                                      kStart, &last))
+      << last.dump();
+  storage::EventQuery any_change;
+  any_change.topic_prefix = "events.filesystem.";
+  int probes = 0;
+  ASSERT_TRUE(poll_until(
+      [&] {
+        std::ofstream(watched_ + "/probe-" + std::to_string(++probes)) << "x";
+        return poll_until(
+            [&] {
+              return !stored_events(agent_->database(), any_change).value_or(std::vector<storage::StoredEvent>{}).empty();
+            },
+            1s, 100ms);
+      },
+      60s, 0ms))
+      << "fsmond never reported a change in " << watched_;
+
   eventbus::ClientOptions options;
   options.endpoint = agent_->socket();
   auto client = eventbus::SyncClient::connect(options);
